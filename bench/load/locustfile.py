@@ -1,0 +1,146 @@
+"""Mixed load on 127.0.0.1 only: public quotes, application submissions through the portal,
+payments through the API, and the officers' work queue. Run by bench/bench_load.sh, which seeds
+the throwaway database (bench/load/seed.py), writes the accounts to $LOAD_ACCOUNTS and reconciles
+afterwards (bench/load/reconcile.py).
+
+Every accepted submission (the application id from the redirect) and payment (its Idempotency-Key)
+is written to $LOAD_ACCEPTED with the time of the first and last one, so the reconciliation can
+prove each is in the database exactly once and report submissions/s and payments/s over the time
+they were being made.
+
+The API users (quotes, payments) use FastHttpUser: the load generator shares the machine's two
+cores with the server, and it costs a fraction of the CPU of the requests-based HttpUser. The
+portal users keep HttpUser for its cookie handling (session + CSRF).
+"""
+
+import json
+import os
+import re
+import threading
+import time
+import uuid
+from datetime import date
+from urllib.parse import urlparse
+
+from locust import FastHttpUser, HttpUser, between, events, task
+
+ACCOUNTS = json.loads(open(os.environ["LOAD_ACCOUNTS"]).read())
+ACCEPTED = {"submissions": [], "payments": [], "window": {"submissions": [], "payments": []}}
+_lock = threading.Lock()
+_customers = list(ACCOUNTS["applicants"])
+_CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+
+
+@events.init.add_listener
+def _only_loopback(environment, **kwargs):
+    host = urlparse(environment.host or "").hostname
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        raise SystemExit(f"refusing to load {host!r}: this load test only targets 127.0.0.1")
+
+
+@events.quitting.add_listener
+def _write_accepted(environment, **kwargs):
+    with open(os.environ["LOAD_ACCEPTED"], "w") as out:
+        json.dump(ACCEPTED, out)
+
+
+def _accept(kind: str, value) -> None:
+    now = time.time()
+    with _lock:
+        ACCEPTED[kind].append(value)
+        window = ACCEPTED["window"][kind]
+        if not window:
+            window.extend([now, now])
+        window[1] = now
+
+
+def _login(client, email: str, password: str) -> None:
+    page = client.get("/accounts/login/", name="login page")
+    token = _CSRF.search(page.text)
+    client.post("/accounts/login/", {"username": email, "password": password,
+                                     "csrfmiddlewaretoken": token.group(1) if token else ""},
+                name="login", allow_redirects=False)
+
+
+class Visitor(FastHttpUser):
+    """Anyone comparing plans: the public quote API."""
+
+    weight = 4
+    wait_time = between(0.05, 0.2)
+
+    @task
+    def quote(self):
+        with self.client.post("/api/v1/quotes/", json={
+            "amount": "20000.00", "annual_interest_rate": "12", "term_months": 12, "method": "annuity",
+            "disbursement_date": date.today().isoformat(), "upfront_fee": "200.00"}, name="quote",
+                catch_response=True) as response:
+            if response.status_code != 200 or "installments" not in (response.text or ""):
+                response.failure(f"{response.status_code}: {(response.text or '')[:200]}")
+
+
+class Applicant(HttpUser):
+    """A signed-in customer whose application is ready at the review step submits it (once per account)."""
+
+    weight = 3
+    wait_time = between(0.05, 0.2)
+
+    @task
+    def submit(self):
+        with _lock:
+            if not _customers:
+                self.stop()
+                return
+            session_id = _customers.pop()
+        self.client.cookies.clear()
+        self.client.cookies.set("sessionid", session_id, domain="127.0.0.1")
+        with self.client.get("/me/apply/review/", name="review step", catch_response=True) as page:
+            token = _CSRF.search(page.text)
+            if page.status_code != 200 or not token:
+                page.failure(f"no review form: {page.status_code}")
+                return
+        with self.client.post("/me/apply/review/", {"confirm": "on", "csrfmiddlewaretoken": token.group(1)},
+                              name="submit application", allow_redirects=False, catch_response=True) as response:
+            match = re.search(r"/me/applications/(\d+)/", response.headers.get("Location", ""))
+            if response.status_code == 302 and match:
+                _accept("submissions", int(match.group(1)))
+                response.success()
+            else:
+                response.failure(f"not submitted: {response.status_code} {response.headers.get('Location', '')}")
+
+
+class Payer(FastHttpUser):
+    """A customer paying a small amount on their plan through the API (token auth, Idempotency-Key)."""
+
+    weight = 2
+    wait_time = between(0.05, 0.2)
+
+    def on_start(self):
+        self.account = ACCOUNTS["payers"][uuid.uuid4().int % len(ACCOUNTS["payers"])]
+
+    @task
+    def pay(self):
+        key = str(uuid.uuid4())
+        with self.client.post(f"/api/v1/plans/{self.account['plan']}/payments/", json={"amount": "1.00"},
+                              headers={"Authorization": f"Token {self.account['token']}", "Idempotency-Key": key},
+                              name="payment", catch_response=True) as response:
+            if response.status_code == 201:
+                _accept("payments", key)
+                response.success()
+            else:
+                response.failure(f"{response.status_code}: {(response.text or '')[:200]}")
+
+
+class Officer(HttpUser):
+    """A loan officer working the application queue."""
+
+    weight = 1
+    wait_time = between(0.1, 0.5)
+
+    def on_start(self):
+        _login(self.client, ACCOUNTS["officer"], ACCOUNTS["officer_password"])  # a failed log-in fails the queue
+
+    @task
+    def queue(self):
+        with self.client.get("/staff/applications/", name="staff queue", catch_response=True) as response:
+            if response.status_code != 200 or "/accounts/login/" in response.url:
+                response.failure(f"not the queue: {response.status_code} {response.url}")

@@ -1,0 +1,155 @@
+"""Admin for servicing and collections: configuration (policies, buckets, reminder rules, assignment
+rules) is edited here; operational rows are read-mostly (changes go through the services)."""
+
+from django.contrib import admin
+
+from collections_app.models import (
+    AssignmentRule,
+    CaseNote,
+    CobRun,
+    CollectionCase,
+    ContactLog,
+    DelinquencyBucket,
+    InstallmentCharge,
+    Payment,
+    PaymentAllocation,
+    PlanSnapshot,
+    PromiseToPay,
+    Reminder,
+    ReminderRule,
+    ServicingPolicy,
+    ServicingRequest,
+)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows written by services and the close of business: visible and searchable, never edited here."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ServicingPolicy)
+class ServicingPolicyAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "allocation_mode", "allocation_order", "late_fee_grace_days", "approval_threshold"]
+
+
+@admin.register(DelinquencyBucket)
+class DelinquencyBucketAdmin(admin.ModelAdmin):
+    list_display = ["code", "label", "label_zh", "min_days", "max_days", "term_class"]
+
+
+@admin.register(ReminderRule)
+class ReminderRuleAdmin(admin.ModelAdmin):
+    list_display = ["name", "offset_days", "channel", "template_key", "escalation_level", "is_active"]
+    list_filter = ["channel", "is_active", "template_key"]
+    list_editable = ["is_active"]
+
+
+@admin.register(AssignmentRule)
+class AssignmentRuleAdmin(admin.ModelAdmin):
+    list_display = ["bucket", "collector", "is_active"]
+    list_filter = ["bucket", "is_active"]
+    autocomplete_fields = ["collector"]
+
+
+@admin.register(CobRun)
+class CobRunAdmin(ReadOnlyAdmin):
+    list_display = ["business_date", "status", "duration_ms", "attempts", "triggered_by", "finished_at"]
+    list_filter = ["status"]
+    date_hierarchy = "business_date"
+
+
+class AllocationInline(admin.TabularInline):
+    model = PaymentAllocation
+    extra = 0
+    can_delete = False
+    readonly_fields = ["installment", "component", "amount"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Payment)
+class PaymentAdmin(ReadOnlyAdmin):
+    list_display = ["id", "plan", "amount", "received_on", "channel", "state", "reference", "created_by"]
+    list_filter = ["channel", "state", "overpayment"]
+    search_fields = ["plan__number", "reference", "idempotency_key"]
+    date_hierarchy = "received_on"
+    inlines = [AllocationInline]
+
+
+@admin.register(InstallmentCharge)
+class InstallmentChargeAdmin(ReadOnlyAdmin):
+    list_display = ["installment", "late_fee_charged", "late_fee_on", "penalty_interest", "accrued_through"]
+    search_fields = ["plan__number"]
+
+
+@admin.register(Reminder)
+class ReminderAdmin(ReadOnlyAdmin):
+    list_display = ["scheduled_for", "customer", "plan", "rule", "channel", "status", "attempts", "sent_at"]
+    list_filter = ["status", "channel", "rule"]
+    search_fields = ["plan__number", "customer__email", "recipient"]
+    date_hierarchy = "scheduled_for"
+
+
+class ContactInline(admin.TabularInline):
+    model = ContactLog
+    extra = 0
+    fields = ["contacted_at", "by", "channel", "outcome", "reason_category", "employed", "notes"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(CollectionCase)
+class CollectionCaseAdmin(admin.ModelAdmin):
+    list_display = ["id", "plan", "status", "bucket", "days_past_due", "amount_overdue", "priority", "assigned_to"]
+    list_filter = ["status", "bucket", "assignment_locked"]
+    search_fields = ["plan__number", "plan__customer__email", "plan__customer__full_name"]
+    readonly_fields = ["plan", "opened_on", "closed_on", "close_reason", "bucket", "days_past_due", "amount_overdue",
+                       "broken_promises", "risk_pd", "priority", "last_contact_at"]
+    autocomplete_fields = ["assigned_to"]
+    inlines = [ContactInline]
+
+
+@admin.register(PromiseToPay)
+class PromiseToPayAdmin(ReadOnlyAdmin):
+    list_display = ["plan", "amount", "promised_date", "state", "created_by", "resolved_on"]
+    list_filter = ["state"]
+    search_fields = ["plan__number"]
+
+
+@admin.register(ContactLog)
+class ContactLogAdmin(ReadOnlyAdmin):
+    list_display = ["contacted_at", "case", "by", "channel", "outcome", "reason_category", "employed"]
+    list_filter = ["channel", "outcome", "reason_category"]
+
+
+@admin.register(CaseNote)
+class CaseNoteAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "case", "author"]
+
+
+@admin.register(ServicingRequest)
+class ServicingRequestAdmin(ReadOnlyAdmin):
+    list_display = ["requested_at", "plan", "kind", "origin", "status", "amount", "requested_by", "decided_by"]
+    list_filter = ["kind", "status", "origin"]
+    search_fields = ["plan__number"]
+
+
+@admin.register(PlanSnapshot)
+class PlanSnapshotAdmin(ReadOnlyAdmin):
+    list_display = ["business_date", "plan", "state", "days_past_due", "bucket", "term_class",
+                    "principal_outstanding", "amount_overdue"]
+    list_filter = ["bucket", "term_class", "state"]
+    search_fields = ["plan__number"]
+    date_hierarchy = "business_date"

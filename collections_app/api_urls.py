@@ -1,0 +1,14 @@
+"""Servicing API under /api/v1/ (config.api_urls)."""
+
+from django.urls import path
+
+from collections_app import api
+
+urlpatterns = [
+    path("plans/", api.PlanListApi.as_view(), name="api-plans"),
+    path("plans/<int:pk>/", api.PlanDetailApi.as_view(), name="api-plan-detail"),
+    path("plans/<int:pk>/payments/", api.PlanPaymentsApi.as_view(), name="api-plan-payments"),
+    path("plans/<int:pk>/payoff-quote/", api.PayoffQuoteApi.as_view(), name="api-plan-payoff-quote"),
+    path("plans/<int:pk>/requests/", api.PlanRequestsApi.as_view(), name="api-plan-requests"),
+    path("payments/<int:pk>/reverse/", api.PaymentReverseApi.as_view(), name="api-payment-reverse"),
+]

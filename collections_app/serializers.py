@@ -1,0 +1,98 @@
+"""API shapes for servicing: payments in and out, plans and their schedule, payoff quotes, requests."""
+
+from decimal import Decimal
+
+from rest_framework import serializers
+
+from collections_app.models import Payment, PaymentAllocation, ServicingRequest
+from installments.models import Installment, Plan
+
+
+class AllocationOutputSerializer(serializers.ModelSerializer):
+    installment_number = serializers.IntegerField(source="installment.number")
+    due_date = serializers.DateField(source="installment.due_date")
+
+    class Meta:
+        model = PaymentAllocation
+        fields = ["installment_number", "due_date", "component", "amount"]
+
+
+class PaymentOutputSerializer(serializers.ModelSerializer):
+    plan = serializers.CharField(source="plan.number")
+    allocations = AllocationOutputSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Payment
+        fields = ["id", "plan", "amount", "currency", "received_on", "channel", "reference", "overpayment",
+                  "allocated_amount", "credited_amount", "prepaid_amount", "state", "reversal_reason", "reversed_at",
+                  "created_at", "allocations"]
+
+
+class PaymentInputSerializer(serializers.Serializer):
+    amount = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=Decimal("0.01"))
+    received_on = serializers.DateField(required=False, help_text="Staff only; customers pay today.")
+    overpayment = serializers.ChoiceField(choices=Payment.Overpayment.choices, default=Payment.Overpayment.CREDIT)
+    reference = serializers.CharField(max_length=90, required=False, allow_blank=True, default="")
+
+
+class ReversalInputSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=500)
+
+
+class InstallmentOutputSerializer(serializers.ModelSerializer):
+    version = serializers.IntegerField(source="version.version")
+    amount_due = serializers.DecimalField(max_digits=14, decimal_places=2)
+    amount_paid = serializers.DecimalField(max_digits=14, decimal_places=2)
+    amount_outstanding = serializers.DecimalField(max_digits=14, decimal_places=2)
+
+    class Meta:
+        model = Installment
+        fields = ["number", "version", "due_date", "principal_due", "interest_due", "fee_due", "penalty_due",
+                  "amount_due", "amount_paid", "amount_outstanding", "status", "days_past_due", "paid_at"]
+
+
+class PlanOutputSerializer(serializers.ModelSerializer):
+    product = serializers.CharField(source="product.name")
+
+    class Meta:
+        model = Plan
+        fields = ["id", "number", "product", "currency", "method", "principal", "annual_rate", "disbursement_date",
+                  "state", "current_version", "days_past_due", "bucket", "credit_balance", "closed_at"]
+
+
+class PlanDetailOutputSerializer(PlanOutputSerializer):
+    schedule = InstallmentOutputSerializer(many=True)
+
+    class Meta(PlanOutputSerializer.Meta):
+        fields = [*PlanOutputSerializer.Meta.fields, "schedule"]
+
+
+class PayoffQuoteOutputSerializer(serializers.Serializer):
+    on_date = serializers.DateField()
+    arrears = serializers.DecimalField(max_digits=14, decimal_places=2)
+    outstanding_principal = serializers.DecimalField(max_digits=14, decimal_places=2)
+    accrued_interest = serializers.DecimalField(max_digits=14, decimal_places=2)
+    interest_rebate = serializers.DecimalField(max_digits=14, decimal_places=2)
+    early_payoff_fee = serializers.DecimalField(max_digits=14, decimal_places=2)
+    discount = serializers.DecimalField(max_digits=14, decimal_places=2)
+    credit = serializers.DecimalField(max_digits=14, decimal_places=2)
+    total = serializers.DecimalField(max_digits=14, decimal_places=2)
+    currency = serializers.CharField()
+
+
+class RequestInputSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=ServicingRequest.Kind.choices)
+    reason = serializers.CharField(max_length=2000)
+    params = serializers.DictField(required=False, default=dict,
+                                   help_text="periods and interest (holiday), on_date (early payoff), days "
+                                             "(extension), months (re-installment), starts_on and ends_on "
+                                             "(interest freeze), on_date and discount (settlement).")
+
+
+class RequestOutputSerializer(serializers.ModelSerializer):
+    plan = serializers.CharField(source="plan.number")
+
+    class Meta:
+        model = ServicingRequest
+        fields = ["id", "plan", "kind", "origin", "status", "params", "amount", "needs_approval", "reason",
+                  "requested_at", "decided_at", "decision_note"]

@@ -1,0 +1,435 @@
+"""Pages of servicing and collections: the customer's plans, the staff plan and payment pages, the
+collector workbench and the overdue analysis. Thin: parse the form, call a service or selector,
+render. A customer reaches only their own plans and a collector only assigned cases (404 otherwise).
+"""
+
+import csv
+from datetime import date
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from collections_app import selectors, services
+from collections_app.buckets import buckets
+from collections_app.forms import (
+    AssignForm,
+    ContactForm,
+    CustomerRequestForm,
+    DecisionForm,
+    MeasureForm,
+    NoteForm,
+    PaymentForm,
+    PaymentImportForm,
+    PayoffQuoteForm,
+    PromiseForm,
+    QueueFilterForm,
+    ReversalForm,
+    StaffPaymentForm,
+)
+from collections_app.models import CobRun, Payment, ServicingRequest
+from config.errors import DomainError
+from customers.models import User
+from customers.permissions import role_required
+from customers.roles import Role
+from installments.models import LoanProduct, Plan
+
+STAFF_PLAN_ROLES = selectors.PLAN_STAFF_ROLES
+REQUEST_DECIDERS = (Role.LOAN_OFFICER, Role.APPROVER, Role.MANAGER, Role.ADMIN)
+COUNTER_PARAM = {
+    ServicingRequest.Kind.PAYMENT_HOLIDAY: "periods", ServicingRequest.Kind.EXTENSION: "days",
+    ServicingRequest.Kind.REINSTALLMENT: "months",
+}
+
+
+def _form_error(form, error: DomainError) -> None:
+    form.add_error(error.field if error.field in form.fields else None, error.message)
+
+
+# --- The customer's plans ---------------------------------------------------------------------------
+
+@require_GET
+@role_required(Role.CUSTOMER)
+def my_plans(request):
+    plans = list(selectors.plans_for_customer(request.user))
+    rows = [(plan, selectors.plan_summary(plan)) for plan in plans]
+    return render(request, "collections_app/my_plans.html", {"rows": rows})
+
+
+def _my_plan_context(request, plan: Plan, **forms) -> dict:
+    schedule = selectors.plan_schedule(plan)
+    quote = quote_form = None
+    if "on_date" in request.GET:
+        quote_form = PayoffQuoteForm(request.GET)
+        if quote_form.is_valid():
+            try:
+                quote = services.plan_payoff_quote(plan=plan, on_date=quote_form.cleaned_data["on_date"])
+            except DomainError as error:
+                _form_error(quote_form, error)
+    summary = selectors.plan_summary(plan, schedule)
+    return {
+        "plan": plan, "schedule": schedule, "summary": summary, "today": timezone.localdate(),
+        "payments": selectors.plan_payments(plan), "reminders": selectors.plan_reminders(plan).exclude(
+            status="queued")[:50],
+        "requests": selectors.plan_requests(plan),
+        "pay_form": forms.get("pay_form") or PaymentForm(initial={"amount": summary.next_due_amount or None}),
+        "quote_form": quote_form or PayoffQuoteForm(initial={"on_date": timezone.localdate()}), "quote": quote,
+        "request_form": forms.get("request_form") or CustomerRequestForm(),
+        "can_pay": plan.state in services.PAYABLE_STATES,
+    }
+
+
+@require_GET
+@role_required(Role.CUSTOMER)
+def my_plan(request, pk: int):
+    plan = selectors.plan_for_customer(request.user, pk)
+    return render(request, "collections_app/my_plan.html", _my_plan_context(request, plan))
+
+
+@require_POST
+@role_required(Role.CUSTOMER)
+def my_plan_pay(request, pk: int):
+    plan = selectors.plan_for_customer(request.user, pk)
+    form = PaymentForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            payment = services.payment_record(
+                plan=plan, amount=data["amount"], channel=Payment.Channel.SELF_SERVICE,
+                idempotency_key=data["idempotency_key"], by=request.user, overpayment=data["overpayment"])
+        except DomainError as error:
+            _form_error(form, error)
+        else:
+            if getattr(payment, "replayed", False):
+                messages.info(request, _("This payment was already received; it was not taken twice."))
+            else:
+                messages.success(request, _("Thank you: %(amount)s %(currency)s received.") % {
+                    "amount": payment.amount, "currency": payment.currency})
+            return redirect("collections:my_plan", pk=plan.pk)
+    plan.refresh_from_db()
+    return render(request, "collections_app/my_plan.html", _my_plan_context(request, plan, pay_form=form),
+                  status=400)
+
+
+@require_POST
+@role_required(Role.CUSTOMER)
+def my_plan_request(request, pk: int):
+    plan = selectors.plan_for_customer(request.user, pk)
+    form = CustomerRequestForm(request.POST)
+    if form.is_valid():
+        try:
+            services.request_create(plan=plan, kind=form.cleaned_data["kind"], by=request.user,
+                                    reason=form.cleaned_data["reason"], params=form.params())
+        except DomainError as error:
+            _form_error(form, error)
+        else:
+            messages.success(request, _("Your request was sent. We will tell you when it is decided."))
+            return redirect("collections:my_plan", pk=plan.pk)
+    return render(request, "collections_app/my_plan.html", _my_plan_context(request, plan, request_form=form),
+                  status=400)
+
+
+@require_GET
+@role_required(Role.CUSTOMER)
+def my_messages(request):
+    page = Paginator(selectors.reminders_for_customer(request.user), 25).get_page(request.GET.get("page"))
+    return render(request, "collections_app/my_messages.html", {"page": page})
+
+
+# --- Staff: plans, payments, requests --------------------------------------------------------------------
+
+@require_GET
+@role_required(*STAFF_PLAN_ROLES)
+def staff_plans(request):
+    query = (request.GET.get("q") or "").strip()
+    plans = Plan.objects.select_related("product", "customer").order_by("-created_at", "-id")
+    if not request.user.has_role(Role.LOAN_OFFICER, *selectors.CASE_ALL_ROLES):
+        plans = plans.filter(collection_cases__assigned_to=request.user).distinct()
+    if query:
+        plans = plans.filter(Q(number__icontains=query) | Q(customer__full_name__icontains=query)
+                             | Q(customer__email__icontains=query))
+    state = request.GET.get("state") or ""
+    if state:
+        plans = plans.filter(state=state)
+    page = Paginator(plans, 25).get_page(request.GET.get("page"))
+    return render(request, "collections_app/staff_plans.html", {
+        "page": page, "q": query, "state": state, "states": Plan.State.choices})
+
+
+def _staff_plan_context(request, plan: Plan, **forms) -> dict:
+    schedule = selectors.plan_schedule(plan)
+    return {
+        "plan": plan, "schedule": schedule, "summary": selectors.plan_summary(plan, schedule),
+        "payments": selectors.plan_payments(plan), "reminders": selectors.plan_reminders(plan)[:50],
+        "requests": selectors.plan_requests(plan), "today": timezone.localdate(),
+        "cases": plan.collection_cases.select_related("assigned_to").order_by("-opened_on"),
+        "pay_form": forms.get("pay_form") or StaffPaymentForm(),
+        "reverse_form": ReversalForm(),
+        "can_take_payments": request.user.has_role(*services.STAFF_PAYMENT_ROLES),
+        "can_reverse": request.user.has_role(*services.REVERSAL_ROLES),
+        "can_pay": services.plan_takes_payment(plan),
+        "is_recovery": plan.state == Plan.State.WRITTEN_OFF,
+    }
+
+
+@require_GET
+@role_required(*STAFF_PLAN_ROLES)
+def staff_plan(request, pk: int):
+    plan = selectors.plan_for_staff(request.user, pk)
+    return render(request, "collections_app/staff_plan.html", _staff_plan_context(request, plan))
+
+
+@require_GET
+@role_required(*STAFF_PLAN_ROLES)
+def staff_plan_history(request, pk: int):
+    plan = selectors.plan_for_staff(request.user, pk)
+    return render(request, "collections_app/staff_plan_history.html", {
+        "plan": plan, "versions": selectors.plan_versions(plan)})
+
+
+@require_POST
+@role_required(*services.STAFF_PAYMENT_ROLES)
+def staff_payment_take(request, pk: int):
+    plan = selectors.plan_for_staff(request.user, pk)
+    form = StaffPaymentForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            payment = services.payment_record(
+                plan=plan, amount=data["amount"], received_on=data["received_on"], channel=Payment.Channel.OFFICER,
+                idempotency_key=data["idempotency_key"], by=request.user, reference=data.get("reference", ""),
+                overpayment=data["overpayment"])
+        except DomainError as error:
+            _form_error(form, error)
+        else:
+            messages.success(request, _("Payment %(id)s posted.") % {"id": payment.pk})
+            return redirect("collections:staff_plan", pk=plan.pk)
+    return render(request, "collections_app/staff_plan.html", _staff_plan_context(request, plan, pay_form=form),
+                  status=400)
+
+
+@require_POST
+@role_required(*services.REVERSAL_ROLES)
+def staff_payment_reverse(request, pk: int):
+    payment = get_object_or_404(Payment, pk=pk)
+    form = ReversalForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Say why the payment is reversed."))
+    else:
+        try:
+            services.payment_reverse(payment=payment, by=request.user, reason=form.cleaned_data["reason"])
+        except DomainError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(request, _("Payment %(id)s reversed; what it paid is owed again.") % {"id": payment.pk})
+    return redirect("collections:staff_plan", pk=payment.plan_id)
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(*services.STAFF_PAYMENT_ROLES)
+def staff_payment_import(request):
+    form = PaymentImportForm(request.POST or None, request.FILES or None)
+    result = errors = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            result = services.payments_import_csv(text=form.cleaned_data["file"], by=request.user)
+        except services.PaymentImportError as error:
+            errors = error.errors
+        except DomainError as error:
+            errors = [error.message]
+    return render(request, "collections_app/payment_import.html", {"form": form, "result": result,
+                                                                    "errors": errors},
+                  status=400 if errors else 200)
+
+
+@require_GET
+@role_required(*REQUEST_DECIDERS)
+def staff_requests(request):
+    pending = selectors.requests_pending_for(request.user)
+    return render(request, "collections_app/requests.html", {
+        "pending": [(r, DecisionForm(prefix=f"r{r.pk}")) for r in pending],
+        "recent": ServicingRequest.objects.exclude(status=ServicingRequest.Status.PENDING).select_related(
+            "plan", "requested_by", "decided_by")[:30]})
+
+
+@require_POST
+@role_required(*REQUEST_DECIDERS)
+def staff_request_decide(request, pk: int):
+    servicing_request = get_object_or_404(ServicingRequest, pk=pk)
+    form = DecisionForm(request.POST, prefix=f"r{pk}")
+    if not form.is_valid():
+        messages.error(request, _("Choose confirm or reject."))
+        return redirect("collections:staff_requests")
+    data = form.cleaned_data
+    params = None
+    counter = data.get("counter_value")
+    if counter and servicing_request.kind in COUNTER_PARAM:
+        params = {**servicing_request.params, COUNTER_PARAM[servicing_request.kind]: counter}
+        params.pop("counter_offer", None)
+        params.pop("asked", None)
+    try:
+        services.request_decide(request=servicing_request, by=request.user, approve=data["decision"] == "approve",
+                                note=data.get("note", ""), params=params)
+    except DomainError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, _("Decision recorded."))
+    return redirect(request.POST.get("next") or reverse("collections:staff_requests"))
+
+
+@require_GET
+@role_required(Role.MANAGER, Role.ADMIN, Role.APPROVER)
+def staff_cob_runs(request):
+    return render(request, "collections_app/cob_runs.html", {"runs": CobRun.objects.all()[:60]})
+
+
+# --- Collector workbench -------------------------------------------------------------------------------
+
+@require_GET
+@role_required(*selectors.CASE_ROLES)
+def collections_queue(request):
+    collectors = User.objects.filter(groups__name=Role.COLLECTOR, is_active=True).order_by("full_name", "email")
+    products = LoanProduct.objects.order_by("name")
+    form = QueueFilterForm(request.GET or None, products=products, collectors=collectors)
+    filters = form.cleaned_data if form.is_valid() else {}
+    cases = selectors.case_queue(request.user, bucket=filters.get("bucket", ""), product=filters.get("product", ""),
+                                 collector=filters.get("collector", "") if request.user.has_role(
+                                     *selectors.CASE_ALL_ROLES) else "")
+    page = Paginator(cases, 25).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "collections_app/queue.html", {
+        "page": page, "filter_form": form, "query": query.urlencode(), "today": timezone.localdate(),
+        "sees_all": request.user.has_role(*selectors.CASE_ALL_ROLES)})
+
+
+def _case_context(request, case, **forms) -> dict:
+    context = selectors.case_detail(case)
+    context.update({
+        "contact_form": forms.get("contact_form") or ContactForm(),
+        "promise_form": forms.get("promise_form") or PromiseForm(),
+        "note_form": forms.get("note_form") or NoteForm(),
+        "measure_form": forms.get("measure_form") or MeasureForm(),
+        "assign_form": AssignForm(initial={"collector": case.assigned_to_id}),
+        "can_assign": request.user.has_role(*services.APPROVER_ROLES),
+        "can_decide": request.user.has_role(*services.APPROVER_ROLES),
+        "policy": services.policy_for(case.plan.product),
+    })
+    return context
+
+
+@require_GET
+@role_required(*selectors.CASE_ROLES)
+def collections_case(request, pk: int):
+    case = selectors.case_for_user(request.user, pk)
+    return render(request, "collections_app/case.html", _case_context(request, case))
+
+
+def _case_post(request, pk: int, form_class, form_name: str, action):
+    case = selectors.case_for_user(request.user, pk)
+    form = form_class(request.POST)
+    if form.is_valid():
+        try:
+            message = action(case, form)
+        except DomainError as error:
+            _form_error(form, error)
+        else:
+            messages.success(request, message)
+            return redirect("collections:case", pk=case.pk)
+    return render(request, "collections_app/case.html", _case_context(request, case, **{form_name: form}),
+                  status=400)
+
+
+@require_POST
+@role_required(*selectors.CASE_ROLES)
+def case_contact_add(request, pk: int):
+    def action(case, form):
+        services.contact_log_add(case=case, by=request.user, **form.cleaned_data)
+        return _("Contact recorded.")
+    return _case_post(request, pk, ContactForm, "contact_form", action)
+
+
+@require_POST
+@role_required(*selectors.CASE_ROLES)
+def case_promise_add(request, pk: int):
+    def action(case, form):
+        services.promise_create(case=case, by=request.user, amount=form.cleaned_data["amount"],
+                                promised_date=form.cleaned_data["promised_date"])
+        return _("Promise to pay recorded.")
+    return _case_post(request, pk, PromiseForm, "promise_form", action)
+
+
+@require_POST
+@role_required(*selectors.CASE_ROLES)
+def case_note_add(request, pk: int):
+    def action(case, form):
+        services.case_note_add(case=case, by=request.user, text=form.cleaned_data["text"])
+        return _("Note added.")
+    return _case_post(request, pk, NoteForm, "note_form", action)
+
+
+@require_POST
+@role_required(*selectors.CASE_ROLES)
+def case_measure_request(request, pk: int):
+    def action(case, form):
+        made = services.request_create(plan=case.plan, kind=form.cleaned_data["kind"], by=request.user,
+                                       reason=form.cleaned_data["reason"], params=form.params(), case=case)
+        if made.status == ServicingRequest.Status.APPLIED:
+            return _("Measure applied.")
+        return _("Measure requested; an approver must confirm it.")
+    return _case_post(request, pk, MeasureForm, "measure_form", action)
+
+
+@require_POST
+@role_required(*services.APPROVER_ROLES)
+def case_assign(request, pk: int):
+    case = selectors.case_for_user(request.user, pk)
+    form = AssignForm(request.POST)
+    if form.is_valid():
+        try:
+            services.case_assign(case=case, collector=form.cleaned_data["collector"], by=request.user)
+        except DomainError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(request, _("Case assigned."))
+    return redirect("collections:case", pk=case.pk)
+
+
+# --- Overdue analysis ----------------------------------------------------------------------------------
+
+DIMENSIONS = {
+    "bucket": _("Bucket"), "purpose": _("Purpose"), "employment": _("Employment type"), "age_band": _("Age band"),
+    "cause": _("Cause"),
+}
+
+
+@require_GET
+@role_required(*selectors.ANALYSIS_ROLES)
+def collections_analysis(request):
+    analysis = selectors.overdue_analysis()
+    if request.GET.get("format") == "csv":
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="overdue-analysis-{date.today():%Y%m%d}.csv"'
+        response.write("\ufeff")  # Excel opens UTF-8 (Chinese labels) correctly with a BOM
+        writer = csv.writer(response)
+        writer.writerow(["dimension", "group", "count", "amount_overdue"])
+        for dimension in DIMENSIONS:
+            for row in analysis[dimension]:
+                writer.writerow([dimension, row["group"], row["count"], f"{row['amount']:.2f}"])
+        return response
+    chart_data = {
+        dimension: {"title": str(title), "labels": [r["group"] for r in analysis[dimension]],
+                    "counts": [r["count"] for r in analysis[dimension]],
+                    "amounts": [str(r["amount"]) for r in analysis[dimension]]}
+        for dimension, title in DIMENSIONS.items()
+    }
+    return render(request, "collections_app/analysis.html", {
+        "analysis": analysis, "dimensions": [(k, v, analysis[k]) for k, v in DIMENSIONS.items()],
+        "chart_data": chart_data, "buckets": buckets()})
+

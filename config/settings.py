@@ -1,0 +1,309 @@
+"""Settings for the installment-plan product, read from the environment.
+
+Every variable is listed in `.env.example`. Defaults are safe for development:
+with no DATABASE_URL a SQLite file is used, with no REDIS_URL Celery tasks run
+in-process (the log says so once at start-up).
+"""
+
+from pathlib import Path
+
+import environ
+from django.utils.translation import gettext_lazy as _
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DEBUG", default=False)
+# A secret key is only optional in development; production must set one.
+if DEBUG:
+    SECRET_KEY = env("SECRET_KEY", default="dev-only-insecure-key-change-me")
+else:
+    SECRET_KEY = env("SECRET_KEY")
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_celery_beat",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "customers",
+    "scoring",
+    "installments",
+    "collections_app",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Marks request.user verified when the session holds a confirmed OTP device (django-otp).
+    "django_otp.middleware.OTPMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    # Staff sessions end with the browser; TWO_FACTOR_ROLES must pass the TOTP step first.
+    "config.middleware.StaffSessionMiddleware",
+    "config.middleware.RequireTwoFactorMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "config.middleware.ContentSecurityPolicyMiddleware",
+    # Axes must be last: it inspects the response of the login views.
+    "axes.middleware.AxesMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "customers.context_processors.roles",
+            ],
+        },
+    },
+]
+
+# --- Database -----------------------------------------------------------------
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+}
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Auth -----------------------------------------------------------------------
+AUTH_USER_MODEL = "customers.User"
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "home"
+
+# Login throttling: lock a user name + address pair after repeated failures.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=0.25)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# Our login form posts the e-mail in the field Django calls "username".
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
+
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=60 * 60 * 8)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+# Staff sessions also end when the browser closes (config.middleware.StaffSessionMiddleware);
+# customers keep SESSION_COOKIE_AGE. Both expire on the server after SESSION_COOKIE_AGE.
+STAFF_SESSION_EXPIRE_AT_BROWSER_CLOSE = env.bool("STAFF_SESSION_EXPIRE_AT_BROWSER_CLOSE", default=True)
+# The CSRF token reaches htmx through the page (base.html), never through JavaScript reading the cookie.
+CSRF_COOKIE_HTTPONLY = True
+
+# Two-factor authentication (TOTP, django-otp) for these roles: every page but login, logout,
+# the 2FA pages, static files, i18n and /healthz needs a verified session (config.two_factor).
+TWO_FACTOR_ROLES = env.list("TWO_FACTOR_ROLES", default=["approver", "admin"])
+OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", default="Fair Installments")
+# Failed TOTP codes lock a device for 1, 2, 4, ... seconds (django-otp's throttling).
+OTP_TOTP_THROTTLE_FACTOR = 1
+
+# --- i18n -----------------------------------------------------------------------
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", _("English")), ("zh-hans", _("Simplified Chinese"))]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = env("TIME_ZONE", default="Asia/Shanghai")
+USE_I18N = True
+USE_TZ = True
+
+# --- Static and media -----------------------------------------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": env(
+            "STATICFILES_STORAGE",
+            default="whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if not DEBUG
+            else "django.contrib.staticfiles.storage.StaticFilesStorage",
+        )
+    },
+}
+# Uploaded customer documents: never served by URL, only through permission-checked views.
+MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(BASE_DIR / "media")))
+DOCUMENT_MAX_BYTES = env.int("DOCUMENT_MAX_BYTES", default=10 * 1024 * 1024)
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 15 * 1024 * 1024
+
+# --- PII protection -------------------------------------------------------------
+# Fernet key(s) for PII at rest; the first encrypts, all decrypt (rotation).
+# The development default is derived from SECRET_KEY so a fresh clone works.
+PII_ENCRYPTION_KEYS = env.list("PII_ENCRYPTION_KEYS", default=[])
+PII_HASH_KEY = env("PII_HASH_KEY", default="")
+
+# --- E-mail -----------------------------------------------------------------------
+EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
+vars().update(EMAIL_CONFIG)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Installments <no-reply@example.com>")
+
+# --- Redis, cache, Celery ---------------------------------------------------------
+REDIS_URL = env("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_RESULT_BACKEND = REDIS_URL or "cache+memory://"
+# Without a broker the tasks run in-process so a newcomer sees everything work.
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {
+    "scoring.tasks.*": {"queue": "scoring"},
+    "collections_app.tasks.send_*": {"queue": "notifications"},
+    "collections_app.tasks.*": {"queue": "batch"},
+    "installments.tasks.send_*": {"queue": "notifications"},
+    "installments.tasks.*": {"queue": "batch"},
+    "customers.tasks.*": {"queue": "default"},
+}
+CELERY_TASK_QUEUES_ALL = ["default", "scoring", "notifications", "batch"]
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_RESULT_EXPIRES = 3600
+
+# --- Product ----------------------------------------------------------------------
+LENDER_NAME = env("LENDER_NAME", default="Fair Installments")
+# The public address of the site: links in e-mails and SMS point here.
+SITE_URL = env("SITE_URL", default="http://localhost:8000")
+# Legal APR cap (percent) for quotes without a product; products carry their own cap.
+INSTALLMENTS_LEGAL_MAX_APR = env("INSTALLMENTS_LEGAL_MAX_APR", default="24")
+# Card payments from self-service: a class with charge(); the simulated one approves test cards.
+PAYMENT_PROVIDER = env("PAYMENT_PROVIDER", default="customers.portal_services.SimulatedPaymentProvider")
+# Customer messages (reminders, application notices): one backend per channel.
+COLLECTIONS_EMAIL_BACKEND = env("COLLECTIONS_EMAIL_BACKEND", default="collections_app.notifications.DjangoEmailBackend")
+COLLECTIONS_SMS_BACKEND = env("COLLECTIONS_SMS_BACKEND", default="collections_app.notifications.ConsoleSmsBackend")
+COLLECTIONS_SMS_URL = env("COLLECTIONS_SMS_URL", default="")
+COLLECTIONS_SMS_SENDER = env("COLLECTIONS_SMS_SENDER", default="")
+COLLECTIONS_SMS_TOKEN = env("COLLECTIONS_SMS_TOKEN", default="")
+# No reminders in these local hours (deferred to their end); empty for none.
+COLLECTIONS_QUIET_HOURS = env("COLLECTIONS_QUIET_HOURS", default="21:00-08:00")
+# A customer who has not applied again this many days after payoff counts as churned.
+DASHBOARD_CHURN_DAYS = env.int("DASHBOARD_CHURN_DAYS", default=90)
+# Anomaly flag thresholds (scoring/anomalies.py has the defaults); set only to change them.
+for _name, _cast in (("SCORING_ANOMALY_BURST_COUNT", int), ("SCORING_ANOMALY_BURST_WINDOW_HOURS", float),
+                     ("SCORING_ANOMALY_INCOME_MIN_PEERS", int), ("SCORING_ANOMALY_INCOME_MULTIPLE", float),
+                     ("SCORING_ANOMALY_INCOME_ROBUST_Z", float), ("SCORING_ANOMALY_INFLOW_MULTIPLE", float)):
+    if env.str(_name, default=""):
+        vars()[_name] = _cast(env.str(_name))
+
+# --- API --------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
+        "rest_framework.filters.SearchFilter",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 25,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "config.api.exception_handler",
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env("THROTTLE_ANON", default="120/min"),
+        "user": env("THROTTLE_USER", default="600/min"),
+        "quotes": env("THROTTLE_QUOTES", default="60/min"),
+    },
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Installments API",
+    "DESCRIPTION": "Personalised installment plans: quotes, offers, applications, servicing.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a `kind` field with their own choices; name each enum after its model.
+    "ENUM_NAME_OVERRIDES": {
+        "DebtKindEnum": "customers.models.DebtKind",
+        "AssetKindEnum": "customers.models.AssetKind",
+        "DocumentKindEnum": "customers.models.DocumentKind",
+        "PlanMethodEnum": "installments.models.METHOD_CHOICES",
+        "PlanStateEnum": "installments.models.Plan.State",
+        "ServicingRequestKindEnum": "collections_app.models.ServicingRequest.Kind",
+    },
+}
+
+# --- Security ---------------------------------------------------------------------
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+if not DEBUG:
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+
+# --- Logging ----------------------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"mask_pii": {"()": "customers.logging.MaskPIIFilter"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["mask_pii"]}},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+# --- Product ----------------------------------------------------------------------
+DEFAULT_CURRENCY = env("DEFAULT_CURRENCY", default="CNY")

@@ -1,0 +1,238 @@
+"""Questions about customers: who may open a file, profiles, finances, history, and the summary
+that scoring and offers read (`profile_summary`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import Count, DecimalField, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from customers.finances import FinancialPosition, financial_position
+from customers.models import (
+    AssetKind,
+    AuditEvent,
+    Consent,
+    CustomerDocument,
+    CustomerProfile,
+    IncomeLine,
+    ReviewState,
+    StatementSummary,
+    User,
+)
+from customers.roles import Role
+
+# Staff roles that open a customer's file: the profile, documents, statements and, audited, the
+# full ID number. Collectors work their assigned cases in collections and are not among them.
+CUSTOMER_FILE_ROLES = (Role.LOAN_OFFICER, Role.APPROVER, Role.MANAGER, Role.ADMIN)
+
+
+def can_open_customer_file(user: User) -> bool:
+    return bool(user and user.is_authenticated and user.has_role(*CUSTOMER_FILE_ROLES))
+
+
+def profile_for_user(user: User) -> CustomerProfile | None:
+    """The signed-in customer's own profile, or None before they create it."""
+    if not user.is_authenticated:
+        return None
+    return CustomerProfile.objects.filter(user=user).first()
+
+
+def profile_get(pk: int) -> CustomerProfile | None:
+    """A profile with its finance lines prefetched (for the detail page and API)."""
+    return profile_queryset().filter(pk=pk).first()
+
+
+def profile_queryset() -> QuerySet[CustomerProfile]:
+    return CustomerProfile.objects.select_related("user").prefetch_related("incomes", "expenses", "debts", "assets")
+
+
+@dataclass(frozen=True)
+class ProfileLines:
+    """A profile's declared finance lines as plain values: what the financial position and scoring
+    read of them (scoring reads them in one query with other rows, `scoring.services`)."""
+
+    incomes: tuple[Decimal, ...] = ()  # monthly amounts
+    expenses: tuple[Decimal, ...] = ()  # monthly amounts
+    debts: tuple[tuple[str, Decimal, Decimal], ...] = ()  # (kind, outstanding balance, monthly payment)
+    assets: tuple[tuple[str, Decimal], ...] = ()  # (kind, value)
+
+    @classmethod
+    def of(cls, profile: CustomerProfile) -> ProfileLines:
+        """From the profile's related lines (prefetched ones when present)."""
+        return cls(incomes=tuple(line.monthly_amount for line in profile.incomes.all()),
+                   expenses=tuple(line.monthly_amount for line in profile.expenses.all()),
+                   debts=tuple((line.kind, line.outstanding_balance, line.monthly_payment)
+                               for line in profile.debts.all()),
+                   assets=tuple((line.kind, line.value) for line in profile.assets.all()))
+
+    def finances(self) -> FinancialPosition:
+        """The financial position of these lines (definitions in `customers.finances`)."""
+        return financial_position(
+            incomes=self.incomes, expenses=self.expenses,
+            debt_payments=(payment for _, _, payment in self.debts),
+            debt_balances=(balance for _, balance, _ in self.debts),
+            assets=(value for _, value in self.assets),
+            savings=(value for kind, value in self.assets if kind == AssetKind.SAVINGS),
+        )
+
+
+def profile_finances(profile: CustomerProfile) -> FinancialPosition:
+    """Totals and ratios computed from the profile's lines now (uses prefetched lines when present)."""
+    return ProfileLines.of(profile).finances()
+
+
+def statement_latest(profile: CustomerProfile) -> StatementSummary | None:
+    """The statement covering the most recent period (latest import breaks ties)."""
+    return profile.statements.order_by("-period_end", "-imported_at", "-pk").first()
+
+
+def age_on(birth_date: date, on: date) -> int:
+    """Whole years of age on `on` (someone born on 29 February turns a year older on 1 March)."""
+    return on.year - birth_date.year - ((on.month, on.day) < (birth_date.month, birth_date.day))
+
+
+_READ_HERE: Any = object()  # "not read by the caller: read it here" (None is a real answer for a statement)
+
+
+def profile_summary(profile: CustomerProfile, *, on: date | None = None, finances: FinancialPosition | None = None,
+                    statement: StatementSummary | None = _READ_HERE) -> dict[str, Any]:
+    """Plain values describing the customer, for scoring features, knock-out rules and offers.
+
+    Every key is always present. Money is Decimal (2 places) in settings.DEFAULT_CURRENCY (also
+    under `currency`); ratios are Decimal fractions with 4 places (0.3500 = 35 %); None means
+    unknown / not declared. Computed now from the current lines; never stale.
+
+    Person and background
+    - age (int): whole years on `on` (default: today in TIME_ZONE)
+    - employment_type, housing, marital_status, education, occupation (str | None): the model's
+      choice values (`salaried`, `mortgage`, `married`, `bachelor`, `office_worker`, ...)
+    - years_in_job (Decimal | None), dependants (int)
+    Declared finances (monthly unless stated; see customers.finances for the definitions)
+    - monthly_income, monthly_expenses, disposable_income (income - expenses - debt payments,
+      may be negative)
+    - existing_debt_balance (total outstanding), existing_debt_monthly_payment
+    - total_assets, savings (assets of kind savings)
+    - debt_to_income = debt payments / income; debt_service_ratio = (debt payments + expenses)
+      / income; both None when there is no income
+    Credit history as reported: number_of_existing_credits, past_delinquencies (int)
+    Repayment record with us (kept by servicing): on_time_payments, late_payments,
+      max_days_past_due (int), current_overdue (Decimal amount overdue now)
+    From the latest bank statement (all None when none was imported; see customers.statements)
+    - average_monthly_inflow (Decimal), income_volatility (Decimal coefficient of variation |
+      None), income_regularity (Decimal share of months with a salary-like inflow)
+    - seasonal_high_months, seasonal_low_months (list[int] of calendar months 1-12 whose
+      inflow is 25 % above / below average), overdraft_days (int)
+
+    `sex` is deliberately absent: it is kept for fairness reporting only and never scored.
+
+    `finances` (`profile_finances(profile)`) and `statement` (`statement_latest(profile)`, None:
+    no statement) when the caller has read them already (online scoring reads them with other rows).
+    """
+    on = on or timezone.localdate()
+    position = finances or profile_finances(profile)
+    if statement is _READ_HERE:
+        statement = statement_latest(profile)
+    stored = statement.summary if statement else {}
+    return {
+        "currency": settings.DEFAULT_CURRENCY,
+        "age": age_on(profile.date_of_birth, on),
+        "employment_type": profile.employment_type or None,
+        "years_in_job": profile.years_in_job,
+        "housing": profile.housing or None,
+        "marital_status": profile.marital_status or None,
+        "dependants": profile.dependants,
+        "education": profile.education or None,
+        "occupation": profile.occupation or None,
+        "monthly_income": position.total_monthly_income,
+        "monthly_expenses": position.total_monthly_expenses,
+        "existing_debt_balance": position.debt_balance,
+        "existing_debt_monthly_payment": position.debt_monthly_payment,
+        "total_assets": position.total_assets,
+        "savings": position.savings,
+        "debt_to_income": position.debt_to_income,
+        "debt_service_ratio": position.debt_service_ratio,
+        "disposable_income": position.disposable_income,
+        "number_of_existing_credits": profile.number_of_existing_credits,
+        "past_delinquencies": profile.past_delinquencies,
+        "on_time_payments": profile.on_time_payments,
+        "late_payments": profile.late_payments,
+        "max_days_past_due": profile.max_days_past_due,
+        "current_overdue": profile.current_overdue,
+        "average_monthly_inflow": statement.average_monthly_inflow if statement else None,
+        "income_volatility": statement.income_volatility if statement else None,
+        "income_regularity": statement.income_regularity if statement else None,
+        "seasonal_high_months": [int(m) for m in stored["seasonal_high_months"]] if statement else None,
+        "seasonal_low_months": [int(m) for m in stored["seasonal_low_months"]] if statement else None,
+        "overdraft_days": statement.overdraft_days if statement else None,
+    }
+
+
+def profile_history(profile: CustomerProfile) -> QuerySet[AuditEvent]:
+    """Every recorded change to the profile, its finance lines, statements and documents, newest first.
+
+    Each event's `data["changes"]` maps a field to `[old, new]` (ID numbers masked).
+    """
+    profile_type = ContentType.objects.get_for_model(CustomerProfile)
+    document_type = ContentType.objects.get_for_model(CustomerDocument)
+    document_ids = [str(pk) for pk in profile.documents.values_list("pk", flat=True)]
+    return (
+        AuditEvent.objects.filter(
+            Q(target_type=profile_type, target_id=str(profile.pk))
+            | Q(target_type=document_type, target_id__in=document_ids)
+        )
+        .select_related("actor")
+        .order_by("-created_at", "-pk")
+    )
+
+
+def customer_list() -> QuerySet[CustomerProfile]:
+    """All profiles for the staff list, with monthly income and the number of documents awaiting review.
+
+    Filtering and search: `customers.filters.CustomerProfileFilter`.
+    """
+    income = (
+        IncomeLine.objects.filter(profile=OuterRef("pk")).order_by().values("profile")
+        .annotate(total=Sum("monthly_amount")).values("total")
+    )
+    pending = (
+        CustomerDocument.objects.filter(profile=OuterRef("pk"), review_state=ReviewState.PENDING).order_by()
+        .values("profile").annotate(n=Count("pk")).values("n")
+    )
+    money = DecimalField(max_digits=14, decimal_places=2)
+    return CustomerProfile.objects.select_related("user").annotate(
+        monthly_income=Coalesce(Subquery(income, output_field=money), Value(Decimal("0.00")), output_field=money),
+        pending_documents=Coalesce(Subquery(pending, output_field=IntegerField()), Value(0)),
+    )
+
+
+def documents_for_profile(profile: CustomerProfile) -> QuerySet[CustomerDocument]:
+    return profile.documents.select_related("reviewed_by").order_by("-uploaded_at", "-pk")
+
+
+def document_get_for_download(*, user: User, pk: int) -> CustomerDocument | None:
+    """The document if `user` owns it or may open customer files; None otherwise (the caller answers 404)."""
+    document = CustomerDocument.objects.select_related("profile").filter(pk=pk).first()
+    if document is None or not user.is_authenticated:
+        return None
+    if document.profile.user_id == user.pk or can_open_customer_file(user):
+        return document
+    return None
+
+
+def consents_for_user(user: User) -> QuerySet[Consent]:
+    return Consent.objects.filter(user=user).order_by("-granted_at", "-pk")
+
+
+def consents_active(user: User) -> dict[str, Consent]:
+    """The active consent per kind (the latest granted, not withdrawn)."""
+    active: dict[str, Consent] = {}
+    for consent in consents_for_user(user).filter(withdrawn_at__isnull=True):
+        active.setdefault(consent.kind, consent)
+    return active

@@ -1,0 +1,104 @@
+"""ORM queries compiled once per process and database connection, run many times (online scoring).
+
+Compiling a queryset with several subqueries to SQL costs Django more than PostgreSQL takes to run
+it. A `PreparedQuery` builds its queryset once, with marker values where the per-call parameters
+go, keeps the compiled SQL and the compiler (which knows how to turn rows into model instances,
+select_related objects and annotations included), and on each call only swaps the markers for the
+call's values and runs the SQL. The rows come back exactly as the queryset would return them:
+the compiler's converters are applied and instances are built by Django's own populators.
+
+Values are passed in their database form (a marker stands for one lookup's parameter); a caller
+prepares them as the lookup would (`connection.ops.prep_for_iexact_query(value)` for `iexact`,
+`connection.ops.adapt_datetimefield_value(value)` for a datetime).
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import connections
+from django.db.models import QuerySet
+from django.db.models.query import get_related_populators
+from django.db.models.sql.compiler import SQLCompiler
+
+
+def _is_marker(param: Any, marker: Any, connection) -> bool:
+    """A compiled parameter is the marker itself or, for a datetime, the form the backend sends."""
+    if isinstance(marker, datetime):
+        return param == marker or param == connection.ops.adapt_datetimefield_value(marker)
+    return type(param) is type(marker) and param == marker
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    params: tuple[Any, ...]
+    slots: dict[str, tuple[int, ...]]  # marker name -> positions in params
+    compiler: SQLCompiler
+
+
+class PreparedQuery:
+    """`build(**markers)` returns the queryset; `markers` maps each per-call parameter's name to a
+    value that appears nowhere else in the query's parameters (it marks where the call's value goes).
+    Compiled on first use on each connection (the SQL may differ between database vendors)."""
+
+    def __init__(self, build: Callable[..., QuerySet], markers: Mapping[str, Any]) -> None:
+        self._build = build
+        self._markers = dict(markers)
+        self._compiled: weakref.WeakKeyDictionary[Any, _Compiled] = weakref.WeakKeyDictionary()
+
+    def _compile(self, using: str) -> _Compiled:
+        connection = connections[using]
+        compiled = self._compiled.get(connection)
+        if compiled is None:
+            queryset = self._build(**self._markers)
+            compiler = queryset.query.get_compiler(using=using)
+            sql, params = compiler.as_sql()
+            slots = {name: tuple(i for i, param in enumerate(params) if _is_marker(param, marker, connection))
+                     for name, marker in self._markers.items()}
+            missing = [name for name, positions in slots.items() if not positions]
+            if missing:
+                raise ValueError(f"markers not found among the query's parameters: {', '.join(missing)}")
+            compiled = _Compiled(sql=sql, params=tuple(params), slots=slots, compiler=compiler)
+            self._compiled[connection] = compiled
+        return compiled
+
+    def _rows(self, using: str, values: Mapping[str, Any]) -> tuple[_Compiled, list[tuple]]:
+        compiled = self._compile(using)
+        params = list(compiled.params)
+        for name, positions in compiled.slots.items():
+            for i in positions:
+                params[i] = values[name]
+        with connections[using].cursor() as cursor:
+            cursor.execute(compiled.sql, params)
+            rows = cursor.fetchall()
+        if compiled.compiler.has_extra_select:  # ordering columns added for DISTINCT: not part of the rows
+            rows = [row[:compiled.compiler.col_count] for row in rows]
+        return compiled, list(compiled.compiler.results_iter([rows], tuple_expected=True))
+
+    def tuples(self, *, using: str = "default", **values: Any) -> list[tuple]:
+        """The rows as tuples, in the query's select order (a values_list queryset)."""
+        return self._rows(using, values)[1]
+
+    def instances(self, *, using: str = "default", **values: Any) -> list:
+        """The rows as model instances, as iterating the queryset would give them."""
+        compiled, rows = self._rows(using, values)
+        compiler = compiled.compiler
+        select, klass_info, annotation_col_map = compiler.select, compiler.klass_info, compiler.annotation_col_map
+        model_cls = klass_info["model"]
+        start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
+        init_list = [f[0].target.attname for f in select[start:end]]
+        populators = get_related_populators(klass_info, select, using)
+        objects = []
+        for row in rows:
+            obj = model_cls.from_db(using, init_list, row[start:end])
+            for populator in populators:
+                populator.populate(row, obj)
+            for name, position in annotation_col_map.items():
+                setattr(obj, name, row[position])
+            objects.append(obj)
+        return objects
