@@ -210,7 +210,9 @@ def browser_page(live_server, monkeypatch):
             args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"],
         )
-        context = browser.new_context(locale="en-US")
+        # Reduced motion: Bootstrap's smooth `scroll-behavior` and the viewer's animated scroll
+        # would otherwise move an element between Playwright's stability check and its click.
+        context = browser.new_context(locale="en-US", reduced_motion="reduce")
         page = context.new_page()
         page.set_default_timeout(15000)
         page.live_server_url = live_server.url

@@ -27,7 +27,10 @@
       frame.src = src;
     }
     viewer.hidden = false;
-    viewer.scrollIntoView({ behavior: "smooth", block: "nearest" });
+    // No animated scroll when the user asked for reduced motion (and so no moving target under
+    // a click that follows at once).
+    const reduceMotion = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+    viewer.scrollIntoView({ behavior: reduceMotion ? "auto" : "smooth", block: "nearest" });
   }
 
   function closeViewer() {
