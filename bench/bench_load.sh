@@ -9,6 +9,8 @@
 #   bash bench/bench_load.sh                # 50 users, 60 s
 #   USERS=20 DURATION=20s bash bench/bench_load.sh
 #   USER_CLASSES=Applicant APPLICANTS=3000 bash bench/bench_load.sh   # one part of the mix only
+#   MODE=profile bash bench/bench_load.sh                  # per-request CPU ms and queries, in process
+#   MODE=profile PROFILE=submit bash bench/bench_load.sh   # ... plus a cProfile of one request type
 #
 # The load generator shares the machine with the server, so the figures hold only on an otherwise
 # idle machine: the load average before and after the run is printed beside them.
@@ -18,7 +20,9 @@ cd "$(dirname "$0")/.."
 USERS="${USERS:-50}"
 SPAWN_RATE="${SPAWN_RATE:-25}"
 DURATION="${DURATION:-60s}"
+MODE="${MODE:-load}"
 APPLICANTS="${APPLICANTS:-600}"
+if [ "$MODE" = profile ]; then APPLICANTS="${REPEAT:-40}"; APPLICANTS=$((APPLICANTS + 1)); fi
 PAYERS="${PAYERS:-20}"
 WORKERS="${WORKERS:-2}"
 PORT="${PORT:-8765}"
@@ -29,6 +33,8 @@ WORK="$(mktemp -d)"
 # with no worker to take them, and the throttle and cache keys must not meet another run's.
 REDIS_DB="${LOAD_REDIS_DB:-13}"
 
+# One secret for the seeding and the server: the seeded sessions are signed with it.
+export SECRET_KEY="load-$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')"
 export DEBUG=1 DATABASE_URL="postgres://postgres@127.0.0.1:5432/$DB" REDIS_URL="redis://127.0.0.1:6379/$REDIS_DB"
 export CELERY_TASK_ALWAYS_EAGER=0 MEDIA_ROOT="$WORK/media" LOG_LEVEL=WARNING CONN_MAX_AGE=60
 export THROTTLE_ANON=100000/min THROTTLE_USER=100000/min THROTTLE_QUOTES=100000/min
@@ -50,7 +56,17 @@ $PY manage.py seed_demo >/dev/null
 echo "Seeding $APPLICANTS ready applications and $PAYERS plans in $DB ..."
 APPLICANTS="$APPLICANTS" PAYERS="$PAYERS" $PY bench/load/seed.py
 
-.venv/bin/gunicorn config.wsgi -w "$WORKERS" -b "127.0.0.1:$PORT" --log-level warning --access-logfile /dev/null &
+if [ "$MODE" = profile ]; then
+  # Production settings (DEBUG off: no query log, no template debug), as gunicorn would serve them.
+  DEBUG=0 STATICFILES_STORAGE=django.contrib.staticfiles.storage.StaticFilesStorage \
+    $PY bench/load/request_costs.py "$LOAD_ACCOUNTS"
+  exit 0
+fi
+
+# The server runs the production settings (DEBUG off) as behind a TLS-terminating proxy: the
+# load users send X-Forwarded-Proto: https (bench/load/locustfile.py).
+DEBUG=0 STATICFILES_STORAGE=django.contrib.staticfiles.storage.StaticFilesStorage \
+  .venv/bin/gunicorn config.wsgi -w "$WORKERS" -b "127.0.0.1:$PORT" --log-level warning --access-logfile /dev/null &
 GUNICORN=$!
 for _ in $(seq 1 50); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.3; done
 

@@ -8,6 +8,10 @@ is written to $LOAD_ACCEPTED with the time of the first and last one, so the rec
 prove each is in the database exactly once and report submissions/s and payments/s over the time
 they were being made.
 
+The server runs the production settings behind an imagined TLS-terminating proxy: every request
+says X-Forwarded-Proto: https (and a same-origin Referer, which Django's CSRF check requires on
+secure requests); the Secure cookies it sets are sent back over the plain loopback connection.
+
 The API users (quotes, payments) use FastHttpUser: the load generator shares the machine's two
 cores with the server, and it costs a fraction of the CPU of the requests-based HttpUser. The
 portal users keep HttpUser for its cookie handling (session + CSRF).
@@ -54,12 +58,29 @@ def _accept(kind: str, value) -> None:
         window[1] = now
 
 
+PROXY_HEADERS = {"X-Forwarded-Proto": "https"}
+
+
+def _behind_proxy(user) -> None:
+    """Requests as the TLS proxy forwards them: marked https, with a same-origin Referer."""
+    user.client.headers.update(PROXY_HEADERS)
+    user.client.headers["Referer"] = "https://" + urlparse(user.host).netloc + "/"
+
+
+def _keep_cookies(client) -> None:
+    """The server marks its cookies Secure; the loopback leg is plain http, so send them anyway."""
+    for cookie in client.cookies:
+        cookie.secure = False
+
+
 def _login(client, email: str, password: str) -> None:
     page = client.get("/accounts/login/", name="login page")
+    _keep_cookies(client)
     token = _CSRF.search(page.text)
     client.post("/accounts/login/", {"username": email, "password": password,
                                      "csrfmiddlewaretoken": token.group(1) if token else ""},
                 name="login", allow_redirects=False)
+    _keep_cookies(client)
 
 
 class Visitor(FastHttpUser):
@@ -67,6 +88,8 @@ class Visitor(FastHttpUser):
 
     weight = 4
     wait_time = between(0.05, 0.2)
+
+    default_headers = PROXY_HEADERS
 
     @task
     def quote(self):
@@ -84,6 +107,9 @@ class Applicant(HttpUser):
     weight = 3
     wait_time = between(0.05, 0.2)
 
+    def on_start(self):
+        _behind_proxy(self)
+
     @task
     def submit(self):
         with _lock:
@@ -98,6 +124,7 @@ class Applicant(HttpUser):
             if page.status_code != 200 or not token:
                 page.failure(f"no review form: {page.status_code}")
                 return
+        _keep_cookies(self.client)
         with self.client.post("/me/apply/review/", {"confirm": "on", "csrfmiddlewaretoken": token.group(1)},
                               name="submit application", allow_redirects=False, catch_response=True) as response:
             match = re.search(r"/me/applications/(\d+)/", response.headers.get("Location", ""))
@@ -113,6 +140,8 @@ class Payer(FastHttpUser):
 
     weight = 2
     wait_time = between(0.05, 0.2)
+
+    default_headers = PROXY_HEADERS
 
     def on_start(self):
         self.account = ACCOUNTS["payers"][uuid.uuid4().int % len(ACCOUNTS["payers"])]
@@ -137,6 +166,7 @@ class Officer(HttpUser):
     wait_time = between(0.1, 0.5)
 
     def on_start(self):
+        _behind_proxy(self)
         _login(self.client, ACCOUNTS["officer"], ACCOUNTS["officer_password"])  # a failed log-in fails the queue
 
     @task
@@ -144,3 +174,4 @@ class Officer(HttpUser):
         with self.client.get("/staff/applications/", name="staff queue", catch_response=True) as response:
             if response.status_code != 200 or "/accounts/login/" in response.url:
                 response.failure(f"not the queue: {response.status_code} {response.url}")
+        _keep_cookies(self.client)  # the session cookie comes back (Secure) with every staff page
