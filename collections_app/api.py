@@ -109,8 +109,9 @@ class PlanPaymentsApi(ListAPIView):
             by=request.user, reference=values.get("reference", ""), overpayment=values["overpayment"],
         )
         replayed = getattr(payment, "replayed", False)
-        payment = Payment.objects.prefetch_related("allocations__installment").select_related("plan").get(
-            pk=payment.pk)
+        if replayed:  # a new payment comes back with its plan and allocations in hand
+            payment = Payment.objects.prefetch_related("allocations__installment").select_related("plan").get(
+                pk=payment.pk)
         response = Response(PaymentOutputSerializer(payment).data,
                             status=status.HTTP_200_OK if replayed else status.HTTP_201_CREATED)
         response["Idempotent-Replayed"] = "true" if replayed else "false"

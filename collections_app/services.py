@@ -493,10 +493,12 @@ def _payment_post(*, plan: Plan, amount: Decimal, received_on: date, channel: st
         allocated_amount=result.allocated, credited_amount=amount - result.allocated - prepaid, prepaid_amount=prepaid,
         schedule_version=version, created_by=by if getattr(by, "pk", None) else None,
     )
-    PaymentAllocation.objects.bulk_create([
-        PaymentAllocation(payment=payment, installment_id=a.installment_id, component=a.component, amount=a.amount)
+    allocations = PaymentAllocation.objects.bulk_create([
+        PaymentAllocation(payment=payment, installment=by_id[a.installment_id], component=a.component,
+                          amount=a.amount)
         for a in result.allocations
     ])
+    _allocations_in_hand(payment, allocations)
     _promises_settle(plan=plan)
     plan_refresh(plan=plan, by=by, on_date=today, reason=f"payment {payment.pk}")
     repayment_record_refresh(customer_ids=[plan.customer_id])
@@ -506,6 +508,15 @@ def _payment_post(*, plan: Plan, amount: Decimal, received_on: date, channel: st
         "reference": reference[:100],
     })
     return payment
+
+
+def _allocations_in_hand(payment: Payment, allocations: list[PaymentAllocation]) -> None:
+    """Let `payment.allocations.all()` answer from the rows just written, as prefetch_related would
+    have left them (a queryset with its result cache filled), so the caller can show the payment
+    without reading it back; any further filtering or ordering still queries the database."""
+    queryset = payment.allocations.get_queryset()
+    queryset._result_cache, queryset._prefetch_done = allocations, True
+    payment._prefetched_objects_cache = {"allocations": queryset}
 
 
 def _promises_settle(*, plan: Plan) -> None:

@@ -359,13 +359,18 @@ def _step_review(request, draft, profile):
                 messages.success(request, _("Thank you! Your application %(number)s is submitted.")
                                  % {"number": application.number})
                 return redirect("portal:application", pk=application.pk)
-    profile = selectors.profile_get(profile.pk)
+    # Each piece read once: the missing-items check uses the same profile, statement and consents.
+    profile = selectors.profile_get_with_documents(profile.pk)
+    statement = selectors.statement_latest(profile)
+    not_withdrawn = selectors.consents_not_withdrawn(request.user)
     return _render_step(
         request, draft, "review", form=form, profile=profile, submit_error=submit_error,
-        missing=portal_services.application_missing(user=request.user, draft=draft),
-        finances=selectors.profile_finances(profile), documents=selectors.documents_for_profile(profile),
-        statement=selectors.statement_latest(profile), application=draft.application,
-        consents=selectors.consents_active(request.user),
+        missing=portal_services.application_missing(user=request.user, draft=draft, profile=profile,
+                                                    has_statement=statement is not None,
+                                                    active_consents=not_withdrawn),
+        finances=selectors.profile_finances(profile), documents=profile.documents.all(),
+        statement=statement, application=draft.application,
+        consents=selectors.consents_active(request.user, not_withdrawn=not_withdrawn),
     )
 
 

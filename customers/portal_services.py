@@ -171,21 +171,34 @@ def draft_discard(*, draft: ApplicationDraft, by: User) -> None:
         audit_record(actor=by, action="application_draft.discard", target=draft)
 
 
-def consents_missing(user: User) -> list[str]:
-    """Required consent kinds the user has not granted for the current text version."""
-    granted = set(Consent.objects.filter(user=user, text_version=CONSENT_TEXT_VERSION, withdrawn_at__isnull=True)
-                  .values_list("kind", flat=True))
+def consents_missing(user: User, *, active: list[Consent] | None = None) -> list[str]:
+    """Required consent kinds the user has not granted for the current text version. `active`: the
+    user's consents that are not withdrawn, when the caller has read them already."""
+    if active is None:
+        granted = set(Consent.objects.filter(user=user, text_version=CONSENT_TEXT_VERSION, withdrawn_at__isnull=True)
+                      .values_list("kind", flat=True))
+    else:
+        granted = {c.kind for c in active if c.text_version == CONSENT_TEXT_VERSION and c.withdrawn_at is None}
     return [kind for kind in REQUIRED_CONSENTS if kind not in granted]
 
 
-def application_missing(*, user: User, draft: ApplicationDraft | None = None,
-                        steps: tuple[str, ...] = STEPS) -> list[Missing]:
+_READ_HERE: Any = object()  # "not read by the caller: read it here" (None is a real answer)
+
+
+def application_missing(*, user: User, draft: ApplicationDraft | None = None, steps: tuple[str, ...] = STEPS,
+                        profile: CustomerProfile | None = _READ_HERE, has_statement: bool | None = None,
+                        active_consents: list[Consent] | None = None) -> list[Missing]:
     """Everything the application still needs before it can be submitted, in step order (only
     `steps` are checked). The wizard's steps use the same checks, so the review page and the
-    submission never disagree with what a step accepted."""
+    submission never disagree with what a step accepted.
+
+    A caller that has read them already passes the user's `profile` (None when there is none;
+    incomes, expenses and documents prefetched), whether it `has_statement` and the
+    `active_consents`, so the review page reads each once."""
     missing: list[Missing] = []
-    profile = (CustomerProfile.objects.filter(user=user).prefetch_related("incomes", "expenses", "documents")
-               .first())
+    if profile is _READ_HERE:
+        profile = (CustomerProfile.objects.filter(user=user).prefetch_related("incomes", "expenses", "documents")
+                   .first())
     if "personal" in steps and profile is None:
         missing.append(Missing("personal", "profile", gettext("your personal details")))
     if profile is not None and "work" in steps:
@@ -205,7 +218,8 @@ def application_missing(*, user: User, draft: ApplicationDraft | None = None,
         kinds = {d.kind for d in profile.documents.all()} if profile else set()
         if DocumentKind.ID_FRONT not in kinds:
             missing.append(Missing("documents", "id_document", gettext("a photo or scan of your ID (front)")))
-        has_statement = profile is not None and profile.statements.exists()
+        if has_statement is None:
+            has_statement = profile is not None and profile.statements.exists()
         if not has_statement and DocumentKind.INCOME_PROOF not in kinds:
             missing.append(Missing("documents", "income_evidence",
                                    gettext("a bank statement (CSV) or a proof of income")))
@@ -213,7 +227,7 @@ def application_missing(*, user: User, draft: ApplicationDraft | None = None,
         missing.append(Missing("request", "request", gettext("the amount and plan you would like")))
     if "consents" in steps:
         labels = dict(ConsentKind.choices)
-        for kind in consents_missing(user):
+        for kind in consents_missing(user, active=active_consents):
             missing.append(Missing("consents", kind, gettext("your consent: %(kind)s") % {"kind": labels[kind]}))
     return missing
 

@@ -10,7 +10,18 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Count, DecimalField, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import (
+    Count,
+    DecimalField,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -51,6 +62,13 @@ def profile_get(pk: int) -> CustomerProfile | None:
 
 def profile_queryset() -> QuerySet[CustomerProfile]:
     return CustomerProfile.objects.select_related("user").prefetch_related("incomes", "expenses", "debts", "assets")
+
+
+def profile_get_with_documents(pk: int) -> CustomerProfile | None:
+    """profile_get plus its documents prefetched in documents_for_profile's order (the review page)."""
+    documents = Prefetch("documents", queryset=CustomerDocument.objects.select_related("reviewed_by")
+                         .order_by("-uploaded_at", "-pk"))
+    return profile_queryset().prefetch_related(documents).filter(pk=pk).first()
 
 
 @dataclass(frozen=True)
@@ -230,9 +248,15 @@ def consents_for_user(user: User) -> QuerySet[Consent]:
     return Consent.objects.filter(user=user).order_by("-granted_at", "-pk")
 
 
-def consents_active(user: User) -> dict[str, Consent]:
-    """The active consent per kind (the latest granted, not withdrawn)."""
+def consents_not_withdrawn(user: User) -> list[Consent]:
+    """The user's consents that are not withdrawn, latest granted first."""
+    return list(consents_for_user(user).filter(withdrawn_at__isnull=True))
+
+
+def consents_active(user: User, *, not_withdrawn: list[Consent] | None = None) -> dict[str, Consent]:
+    """The active consent per kind (the latest granted, not withdrawn); `not_withdrawn` when the
+    caller has read consents_not_withdrawn already."""
     active: dict[str, Consent] = {}
-    for consent in consents_for_user(user).filter(withdrawn_at__isnull=True):
+    for consent in consents_not_withdrawn(user) if not_withdrawn is None else not_withdrawn:
         active.setdefault(consent.kind, consent)
     return active

@@ -134,7 +134,7 @@ def application_submit(*, application: Application, by) -> Application:
     scoring sweep picks it up later, so a submission is never lost.
     """
     submitted = application_transition(application=application, to=Application.State.SUBMITTED, by=by,
-                                       reason="submitted by customer" if by == application.customer else "submitted")
+                                       reason="submitted by customer" if by.pk == application.customer_id else "submitted")
     transaction.on_commit(lambda: enqueue_scoring(application_id=submitted.pk))
     return submitted
 

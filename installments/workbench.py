@@ -89,9 +89,19 @@ def _with_sla(applications, *, sla_hours: int):
 
 # --- Work queue ------------------------------------------------------------------------------------
 
+# The columns a queue row shows (queue_row.html): the profile's encrypted ID, the score's JSON
+# (features, reasons, rule hits) and the rest are not read for 25 rows a page.
+QUEUE_ROW_FIELDS = (
+    "number", "state", "amount", "submitted_at", "customer_id", "product_id", "assigned_officer_id",
+    "customer__email", "customer__full_name", "customer__profile__full_name", "customer__profile__id_number_masked",
+    "product__name", "assigned_officer__email", "assigned_officer__full_name", "score_result__grade",
+)
+
+
 def _queue_queryset():
     return (Application.objects.select_related("customer", "customer__profile", "product", "assigned_officer",
                                                "score_result")
+            .only(*QUEUE_ROW_FIELDS)
             .order_by(F("submitted_at").asc(nulls_last=True), "pk"))
 
 
@@ -114,7 +124,7 @@ def queue(request):
     query.pop("page", None)
     context = {
         "tab": tab, "tabs": tabs, "filter": queue_filter, "page": page, "query": query.urlencode(),
-        "policy": policy, "colleagues": list(assignable_staff()),
+        "policy": policy, "colleagues": list(assignable_staff()), "next_path": request.get_full_path(),
         "can_assign": request.user.has_role(*decisions.ASSIGN_ROLES),
     }
     if _is_htmx(request) and request.headers.get("HX-Target") == "queue-results":
@@ -148,7 +158,7 @@ def assign(request, pk: int):
             _with_sla([application], sla_hours=policy.review_sla_hours)
             return render(request, "installments/workbench/_partials/queue_row.html", {
                 "application": application, "colleagues": list(assignable_staff()), "can_assign": True,
-                "assign_error": error})
+                "assign_error": error, "next_path": request.POST.get("next", "")})
         return render(request, "installments/workbench/_partials/assignment.html", {
             "application": application, "colleagues": list(assignable_staff()), "can_assign": True,
             "assign_error": error})

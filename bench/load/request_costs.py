@@ -1,6 +1,7 @@
 """Where a request of the load mix spends its time, in process (no gunicorn, no locust): for each
 request type, the median CPU ms, wall ms and SQL queries per request over the seeded accounts,
-and with PROFILE=<name> the top functions of a cProfile of that request type. Run by
+with PROFILE=<name> the top functions of a cProfile of that request type, and with SQL=<name> the
+queries of its last request. Run by
 `MODE=profile bash bench/bench_load.sh` after the same seeding as the load test.
 
     python bench/load/request_costs.py ACCOUNTS_JSON
@@ -53,9 +54,12 @@ def measure(name: str, calls, check) -> dict:
             wall.append((time.perf_counter() - started) * 1000)
         check(response)
         queries.append(len(captured))
+    if os.environ.get("SQL") == name:
+        for query in captured.captured_queries:
+            print(f"{query['time']}s  {query['sql'][:400]}")
     if profiler:
         out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(45)
+        pstats.Stats(profiler, stream=out).sort_stats(os.environ.get("SORT", "cumulative")).print_stats(int(os.environ.get("TOP", "45")))
         print(out.getvalue())
     return {"name": name, "n": len(cpu), "cpu": statistics.median(cpu), "wall": statistics.median(wall),
             "queries": statistics.median(queries), "max_queries": max(queries)}

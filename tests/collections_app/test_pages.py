@@ -229,6 +229,8 @@ def test_payment_api_is_idempotent_by_header(api_client, book):
     again = api_client.post(url, {"amount": "120.00"}, format="json", HTTP_IDEMPOTENCY_KEY=key)
     assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
     assert again["Idempotent-Replayed"] == "true"
+    # The first answer is built from the rows just written, the replay reads them back: the same.
+    assert again.json() == first.json() and len(first.json()["allocations"]) > 1
     conflict = api_client.post(url, {"amount": "99.00"}, format="json", HTTP_IDEMPOTENCY_KEY=key)
     assert conflict.status_code == 400 and "idempotency_key" in conflict.json()
     missing = api_client.post(url, {"amount": "1.00"}, format="json")

@@ -176,6 +176,33 @@ def test_the_queue_answers_htmx_with_the_results_only(queue_cases, officer, clie
     assert queue_cases["wang"].number in html and queue_cases["li"].number not in html
 
 
+def test_the_queue_reads_the_same_number_of_queries_for_one_row_or_many(officer, client_for):
+    """Every column a row shows comes with the page's one read (no query per row, e.g. for a
+    column left out of the queue's field list); the rows show the customer, grade and officer."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = client_for(officer)
+    first = workbench_case(full_name="Zhou Yi", assigned_officer=officer)
+
+    def page_queries() -> tuple[int, str]:
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get(reverse("workbench_queue"), {"tab": "scored"})
+        assert response.status_code == 200
+        return len(captured), response.content.decode()
+
+    page_queries()  # the first request of a session also fills per-process caches
+    one, _ = page_queries()
+    others = [workbench_case(grade=grade, full_name=f"Customer {grade}") for grade in "ACDE"]
+    many, html = page_queries()
+    assert many == one
+    row = html[html.index(f'id="queue-row-{first.pk}"'):]
+    row = row[:row.index("</tr>")]
+    assert "Zhou Yi" in row and first.customer.profile.id_number_masked in row
+    assert f">{first.score_result.grade}</span>" in row and officer.get_full_name() in row
+    assert all(f'id="queue-row-{other.pk}"' in html for other in others)
+
+
 def test_the_queue_paginates(officer, client_for):
     for _ in range(27):
         workbench_case(documents=False)
