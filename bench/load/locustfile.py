@@ -12,9 +12,9 @@ The server runs the production settings behind an imagined TLS-terminating proxy
 says X-Forwarded-Proto: https (and a same-origin Referer, which Django's CSRF check requires on
 secure requests); the Secure cookies it sets are sent back over the plain loopback connection.
 
-The API users (quotes, payments) use FastHttpUser: the load generator shares the machine's two
-cores with the server, and it costs a fraction of the CPU of the requests-based HttpUser. The
-portal users keep HttpUser for its cookie handling (session + CSRF).
+Every user is a FastHttpUser: the load generator shares the machine's two cores with the server,
+and it costs a fraction of the CPU of the requests-based HttpUser (the portal and staff users keep
+their session and CSRF cookies in its cookie jar).
 """
 
 import json
@@ -24,9 +24,10 @@ import threading
 import time
 import uuid
 from datetime import date
-from urllib.parse import urlparse
+from urllib.parse import urlencode, urlparse
 
-from locust import FastHttpUser, HttpUser, between, events, task
+from locust import FastHttpUser, between, events, task
+from requests.cookies import create_cookie
 
 ACCOUNTS = json.loads(open(os.environ["LOAD_ACCOUNTS"]).read())
 ACCEPTED = {"submissions": [], "payments": [], "window": {"submissions": [], "payments": []}}
@@ -59,28 +60,40 @@ def _accept(kind: str, value) -> None:
 
 
 PROXY_HEADERS = {"X-Forwarded-Proto": "https"}
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
-def _behind_proxy(user) -> None:
-    """Requests as the TLS proxy forwards them: marked https, with a same-origin Referer."""
-    user.client.headers.update(PROXY_HEADERS)
-    user.client.headers["Referer"] = "https://" + urlparse(user.host).netloc + "/"
+class BrowserLike(FastHttpUser):
+    """A signed-in person's browser behind the TLS proxy: requests marked https with a same-origin
+    Referer (Django's CSRF check wants one on secure requests), and the cookies the server marks
+    Secure sent back over the plain loopback leg."""
 
+    abstract = True
 
-def _keep_cookies(client) -> None:
-    """The server marks its cookies Secure; the loopback leg is plain http, so send them anyway."""
-    for cookie in client.cookies:
-        cookie.secure = False
+    def on_start(self):
+        self.headers = {**PROXY_HEADERS, "Referer": "https://" + urlparse(self.host).netloc + "/"}
 
+    def keep_cookies(self) -> None:
+        for cookie in self.client.cookiejar:
+            cookie.secure = False
 
-def _login(client, email: str, password: str) -> None:
-    page = client.get("/accounts/login/", name="login page")
-    _keep_cookies(client)
-    token = _CSRF.search(page.text)
-    client.post("/accounts/login/", {"username": email, "password": password,
-                                     "csrfmiddlewaretoken": token.group(1) if token else ""},
-                name="login", allow_redirects=False)
-    _keep_cookies(client)
+    def set_cookie(self, name: str, value: str) -> None:
+        self.client.cookiejar.set_cookie(create_cookie(name, value, domain=urlparse(self.host).hostname))
+
+    def get(self, path: str, **kwargs):
+        return self.client.get(path, headers=self.headers, **kwargs)
+
+    def post_form(self, path: str, fields: dict, **kwargs):
+        return self.client.post(path, data=urlencode(fields), headers={**self.headers, **FORM}, **kwargs)
+
+    def log_in(self, email: str, password: str) -> None:
+        page = self.get("/accounts/login/", name="login page")
+        self.keep_cookies()
+        token = _CSRF.search(page.text or "")
+        self.post_form("/accounts/login/", {"username": email, "password": password,
+                                            "csrfmiddlewaretoken": token.group(1) if token else ""},
+                       name="login", allow_redirects=False)
+        self.keep_cookies()
 
 
 class Visitor(FastHttpUser):
@@ -101,14 +114,11 @@ class Visitor(FastHttpUser):
                 response.failure(f"{response.status_code}: {(response.text or '')[:200]}")
 
 
-class Applicant(HttpUser):
+class Applicant(BrowserLike):
     """A signed-in customer whose application is ready at the review step submits it (once per account)."""
 
     weight = 3
     wait_time = between(0.05, 0.2)
-
-    def on_start(self):
-        _behind_proxy(self)
 
     @task
     def submit(self):
@@ -117,22 +127,22 @@ class Applicant(HttpUser):
                 self.stop()
                 return
             session_id = _customers.pop()
-        self.client.cookies.clear()
-        self.client.cookies.set("sessionid", session_id, domain="127.0.0.1")
-        with self.client.get("/me/apply/review/", name="review step", catch_response=True) as page:
-            token = _CSRF.search(page.text)
+        self.client.cookiejar.clear()
+        self.set_cookie("sessionid", session_id)
+        with self.get("/me/apply/review/", name="review step", catch_response=True) as page:
+            token = _CSRF.search(page.text or "")
             if page.status_code != 200 or not token:
                 page.failure(f"no review form: {page.status_code}")
                 return
-        _keep_cookies(self.client)
-        with self.client.post("/me/apply/review/", {"confirm": "on", "csrfmiddlewaretoken": token.group(1)},
-                              name="submit application", allow_redirects=False, catch_response=True) as response:
-            match = re.search(r"/me/applications/(\d+)/", response.headers.get("Location", ""))
+        self.keep_cookies()
+        with self.post_form("/me/apply/review/", {"confirm": "on", "csrfmiddlewaretoken": token.group(1)},
+                            name="submit application", allow_redirects=False, catch_response=True) as response:
+            match = re.search(r"/me/applications/(\d+)/", response.headers.get("Location") or "")
             if response.status_code == 302 and match:
                 _accept("submissions", int(match.group(1)))
                 response.success()
             else:
-                response.failure(f"not submitted: {response.status_code} {response.headers.get('Location', '')}")
+                response.failure(f"not submitted: {response.status_code} {response.headers.get('Location') or ''}")
 
 
 class Payer(FastHttpUser):
@@ -159,19 +169,20 @@ class Payer(FastHttpUser):
                 response.failure(f"{response.status_code}: {(response.text or '')[:200]}")
 
 
-class Officer(HttpUser):
+class Officer(BrowserLike):
     """A loan officer working the application queue."""
 
     weight = 1
     wait_time = between(0.1, 0.5)
 
     def on_start(self):
-        _behind_proxy(self)
-        _login(self.client, ACCOUNTS["officer"], ACCOUNTS["officer_password"])  # a failed log-in fails the queue
+        super().on_start()
+        self.log_in(ACCOUNTS["officer"], ACCOUNTS["officer_password"])  # a failed log-in fails the queue
 
     @task
     def queue(self):
-        with self.client.get("/staff/applications/", name="staff queue", catch_response=True) as response:
-            if response.status_code != 200 or "/accounts/login/" in response.url:
-                response.failure(f"not the queue: {response.status_code} {response.url}")
-        _keep_cookies(self.client)  # the session cookie comes back (Secure) with every staff page
+        with self.get("/staff/applications/", name="staff queue", allow_redirects=False,
+                      catch_response=True) as response:
+            if response.status_code != 200 or 'id="queue-table"' not in (response.text or ""):
+                response.failure(f"not the queue: {response.status_code} {response.headers.get('Location') or ''}")
+        self.keep_cookies()  # the session cookie comes back (Secure) with every staff page
