@@ -211,6 +211,31 @@ def test_review_refuses_to_submit_naming_what_is_missing(customer_client, custom
     assert_field_error(response, "confirm", "true and complete")
 
 
+@pytest.mark.parametrize("change", ["nothing", "no_consents", "old_consent_text", "no_statement", "no_income"])
+def test_the_review_page_lists_exactly_what_the_submission_would_refuse_for(customer_client, customer, product,
+                                                                           change):
+    """The review page hands application_missing what it read already; the submission lets it read
+    everything itself. Both must name the same missing items."""
+    draft = ready_draft(customer, product, consents=change != "no_consents")
+    profile = customer.profile
+    if change == "old_consent_text":
+        Consent.objects.filter(user=customer, kind="credit_check").update(text_version="2020-01")
+    elif change == "no_statement":
+        profile.statements.all().delete()
+    elif change == "no_income":
+        IncomeLine.objects.filter(profile=profile).delete()
+    expected = [m.message for m in portal_services.application_missing(user=customer, draft=draft)]
+    assert bool(expected) == (change != "nothing")
+    content = customer_client.get(step_url("review")).content.decode()
+    for message in expected:
+        assert message in content
+    if not expected:
+        assert 'id="missing"' not in content
+    response = customer_client.post(step_url("review"), {"confirm": "on"})
+    draft.refresh_from_db()
+    assert (draft.submitted_at is None) == bool(expected) and response.status_code == (200 if expected else 302)
+
+
 def test_a_complete_application_is_submitted_and_scoring_queued_after_commit(
         customer_client, customer, product, django_capture_on_commit_callbacks, monkeypatch):
     queued = []
