@@ -43,6 +43,7 @@ from customers.models import (
     SatisfactionRating,
     User,
 )
+from customers.selectors import READ_HERE
 
 # --- The application wizard -----------------------------------------------------------------------
 
@@ -182,11 +183,8 @@ def consents_missing(user: User, *, active: list[Consent] | None = None) -> list
     return [kind for kind in REQUIRED_CONSENTS if kind not in granted]
 
 
-_READ_HERE: Any = object()  # "not read by the caller: read it here" (None is a real answer)
-
-
 def application_missing(*, user: User, draft: ApplicationDraft | None = None, steps: tuple[str, ...] = STEPS,
-                        profile: CustomerProfile | None = _READ_HERE, has_statement: bool | None = None,
+                        profile: CustomerProfile | None = READ_HERE, has_statement: bool | None = None,
                         active_consents: list[Consent] | None = None) -> list[Missing]:
     """Everything the application still needs before it can be submitted, in step order (only
     `steps` are checked). The wizard's steps use the same checks, so the review page and the
@@ -196,7 +194,7 @@ def application_missing(*, user: User, draft: ApplicationDraft | None = None, st
     incomes, expenses and documents prefetched), whether it `has_statement` and the
     `active_consents`, so the review page reads each once."""
     missing: list[Missing] = []
-    if profile is _READ_HERE:
+    if profile is READ_HERE:
         profile = (CustomerProfile.objects.filter(user=user).prefetch_related("incomes", "expenses", "documents")
                    .first())
     if "personal" in steps and profile is None:

@@ -65,9 +65,8 @@ def profile_queryset() -> QuerySet[CustomerProfile]:
 
 
 def profile_get_with_documents(pk: int) -> CustomerProfile | None:
-    """profile_get plus its documents prefetched in documents_for_profile's order (the review page)."""
-    documents = Prefetch("documents", queryset=CustomerDocument.objects.select_related("reviewed_by")
-                         .order_by("-uploaded_at", "-pk"))
+    """profile_get plus its documents prefetched as documents_for_profile lists them (the review page)."""
+    documents = Prefetch("documents", queryset=_documents_listed(CustomerDocument.objects.all()))
     return profile_queryset().prefetch_related(documents).filter(pk=pk).first()
 
 
@@ -116,11 +115,12 @@ def age_on(birth_date: date, on: date) -> int:
     return on.year - birth_date.year - ((on.month, on.day) < (birth_date.month, birth_date.day))
 
 
-_READ_HERE: Any = object()  # "not read by the caller: read it here" (None is a real answer for a statement)
+# A default meaning "not read by the caller: read it here" (None is a real answer, e.g. no statement).
+READ_HERE: Any = object()
 
 
 def profile_summary(profile: CustomerProfile, *, on: date | None = None, finances: FinancialPosition | None = None,
-                    statement: StatementSummary | None = _READ_HERE) -> dict[str, Any]:
+                    statement: StatementSummary | None = READ_HERE) -> dict[str, Any]:
     """Plain values describing the customer, for scoring features, knock-out rules and offers.
 
     Every key is always present. Money is Decimal (2 places) in settings.DEFAULT_CURRENCY (also
@@ -155,7 +155,7 @@ def profile_summary(profile: CustomerProfile, *, on: date | None = None, finance
     """
     on = on or timezone.localdate()
     position = finances or profile_finances(profile)
-    if statement is _READ_HERE:
+    if statement is READ_HERE:
         statement = statement_latest(profile)
     stored = statement.summary if statement else {}
     return {
@@ -230,8 +230,12 @@ def customer_list() -> QuerySet[CustomerProfile]:
     )
 
 
+def _documents_listed(documents: QuerySet[CustomerDocument]) -> QuerySet[CustomerDocument]:
+    return documents.select_related("reviewed_by").order_by("-uploaded_at", "-pk")
+
+
 def documents_for_profile(profile: CustomerProfile) -> QuerySet[CustomerDocument]:
-    return profile.documents.select_related("reviewed_by").order_by("-uploaded_at", "-pk")
+    return _documents_listed(profile.documents.all())
 
 
 def document_get_for_download(*, user: User, pk: int) -> CustomerDocument | None:

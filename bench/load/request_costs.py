@@ -1,7 +1,7 @@
 """Where a request of the load mix spends its time, in process (no gunicorn, no locust): for each
 request type, the median CPU ms, wall ms and SQL queries per request over the seeded accounts,
 with PROFILE=<name> the top functions of a cProfile of that request type, and with SQL=<name> the
-queries of its last request. Run by
+queries of its last request (SORT=tottime and TOP=N shape the cProfile listing). Run by
 `MODE=profile bash bench/bench_load.sh` after the same seeding as the load test.
 
     python bench/load/request_costs.py ACCOUNTS_JSON
@@ -59,7 +59,8 @@ def measure(name: str, calls, check) -> dict:
             print(f"{query['time']}s  {query['sql'][:400]}")
     if profiler:
         out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats(os.environ.get("SORT", "cumulative")).print_stats(int(os.environ.get("TOP", "45")))
+        stats = pstats.Stats(profiler, stream=out).sort_stats(os.environ.get("SORT", "cumulative"))
+        stats.print_stats(int(os.environ.get("TOP", "45")))
         print(out.getvalue())
     return {"name": name, "n": len(cpu), "cpu": statistics.median(cpu), "wall": statistics.median(wall),
             "queries": statistics.median(queries), "max_queries": max(queries)}
@@ -67,7 +68,7 @@ def measure(name: str, calls, check) -> dict:
 
 def expect(status: int, contains: str = ""):
     def check(response):
-        body = response.content.decode(errors="replace") if hasattr(response, "content") else ""
+        body = response.content.decode(errors="replace")
         if response.status_code != status or (contains and contains not in body):
             raise SystemExit(f"unexpected response {response.status_code}: {body[:300]}")
     return check
