@@ -9,4 +9,4 @@ RUN DEBUG=1 python manage.py collectstatic --noinput && DEBUG=1 python manage.py
 RUN useradd --create-home app && mkdir -p /app/media && chown -R app /app/media
 USER app
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "60"]
+CMD ["gunicorn", "-c", "config/gunicorn_settings.py", "config.wsgi:application"]

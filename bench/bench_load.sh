@@ -66,7 +66,7 @@ fi
 # The server runs the production settings (DEBUG off) as behind a TLS-terminating proxy: the
 # load users send X-Forwarded-Proto: https (bench/load/locustfile.py).
 DEBUG=0 STATICFILES_STORAGE=django.contrib.staticfiles.storage.StaticFilesStorage \
-  .venv/bin/gunicorn config.wsgi -w "$WORKERS" -b "127.0.0.1:$PORT" --log-level warning --access-logfile /dev/null &
+  .venv/bin/gunicorn -c config/gunicorn_settings.py config.wsgi -w "$WORKERS" -b "127.0.0.1:$PORT" --log-level warning --access-logfile /dev/null &
 GUNICORN=$!
 for _ in $(seq 1 50); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.3; done
 
