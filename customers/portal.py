@@ -190,7 +190,9 @@ def apply_step(request, step: str):
     draft = portal_services.draft_start(user=request.user)
     if STEPS.index(step) > draft.furthest_step:
         return _to_step(STEPS[draft.furthest_step])
-    profile = selectors.profile_for_user(request.user)
+    # The review step shows (GET) or checks (POST) the profile: read with its lines and documents once.
+    profile = (selectors.profile_for_user_with_documents(request.user, all_lines=request.method == "GET")
+               if step == "review" else selectors.profile_for_user(request.user))
     if step != "personal" and profile is None:
         messages.info(request, _("Please start with your personal details."))
         return _to_step("personal")
@@ -352,7 +354,7 @@ def _step_review(request, draft, profile):
             return _to_step("consents")
         if form.is_valid():
             try:
-                application = portal_services.draft_submit(draft=draft, by=request.user)
+                application = portal_services.draft_submit(draft=draft, by=request.user, profile=profile)
             except DomainError as error:
                 submit_error = error.message
             else:
@@ -360,7 +362,6 @@ def _step_review(request, draft, profile):
                                  % {"number": application.number})
                 return redirect("portal:application", pk=application.pk)
     # Each piece read once: the missing-items check uses the same profile, statement and consents.
-    profile = selectors.profile_get_with_documents(profile.pk)
     statement = selectors.statement_latest(profile)
     not_withdrawn = selectors.consents_not_withdrawn(request.user)
     return _render_step(

@@ -234,25 +234,30 @@ def missing_message(missing: list[Missing]) -> str:
     return gettext("Before you submit, please add: %(items)s.") % {"items": "; ".join(m.message for m in missing)}
 
 
-def draft_submit(*, draft: ApplicationDraft, by: User):
+def draft_submit(*, draft: ApplicationDraft, by: User, profile: CustomerProfile | None = READ_HERE):
     """Submit the draft's application: refused (DomainError naming everything missing) unless the
     profile is complete, the documents are in and the required consents are given. Scoring is
-    queued after commit (installments.services.application_submit). Returns the application."""
+    queued after commit (installments.services.application_submit). Returns the application.
+
+    A caller that has read the customer's `profile` (incomes, expenses and documents prefetched)
+    passes it; the draft and its application are read again here, locked."""
     from installments.models import Application
     from installments.services import application_submit
 
     if draft.user_id != by.pk:
         raise PermissionDenied
     with transaction.atomic():
-        draft = ApplicationDraft.objects.select_for_update(of=("self",)).select_related("application").get(pk=draft.pk)
+        draft = ApplicationDraft.objects.select_for_update().get(pk=draft.pk)
         if not draft.is_open:
             raise DomainError(gettext("This application was already submitted."), code="already_submitted")
-        missing = application_missing(user=by, draft=draft)
+        missing = application_missing(user=by, draft=draft, profile=profile)
         if missing:
             raise DomainError(missing_message(missing), code="incomplete")
-        if draft.application.state != Application.State.DRAFT:
+        # Locked after the draft, as every path locks them; moved as read (no second read).
+        application = Application.objects.select_for_update().get(pk=draft.application_id)
+        if application.state != Application.State.DRAFT:
             raise DomainError(gettext("This application was already submitted."), code="already_submitted")
-        application = application_submit(application=draft.application, by=by)
+        application = application_submit(application=application, by=by, locked=True)
         draft.submitted_at = timezone.now()
         draft.pending_input = {}
         draft.save(update_fields=["submitted_at", "pending_input", "updated_at"])

@@ -64,10 +64,15 @@ def profile_queryset() -> QuerySet[CustomerProfile]:
     return CustomerProfile.objects.select_related("user").prefetch_related("incomes", "expenses", "debts", "assets")
 
 
-def profile_get_with_documents(pk: int) -> CustomerProfile | None:
-    """profile_get plus its documents prefetched as documents_for_profile lists them (the review page)."""
+def profile_for_user_with_documents(user: User, *, all_lines: bool = True) -> CustomerProfile | None:
+    """profile_for_user with its finance lines and its documents (as documents_for_profile lists
+    them) prefetched: the review step shows them and checks them before submitting. Without
+    `all_lines` only the incomes and expenses, which the submission checks (debts and assets are
+    read when shown)."""
     documents = Prefetch("documents", queryset=_documents_listed(CustomerDocument.objects.all()))
-    return profile_queryset().prefetch_related(documents).filter(pk=pk).first()
+    lines = ("incomes", "expenses", "debts", "assets") if all_lines else ("incomes", "expenses")
+    return (CustomerProfile.objects.select_related("user").prefetch_related(*lines, documents)
+            .filter(user=user).first())
 
 
 @dataclass(frozen=True)

@@ -127,14 +127,16 @@ def _transition_locked(application: Application, *, to: str, by, reason: str, da
                extra_update_fields=(*extra, "updated_at"))
 
 
-def application_submit(*, application: Application, by) -> Application:
+def application_submit(*, application: Application, by, locked: bool = False) -> Application:
     """Submit a draft: it is saved as 'submitted, awaiting score' and scoring is queued after commit.
+    `locked`: the caller's transaction holds the application's row lock (see application_transition).
 
     If the broker or worker is down the application stays saved in that state; the periodic
     scoring sweep picks it up later, so a submission is never lost.
     """
     submitted = application_transition(application=application, to=Application.State.SUBMITTED, by=by,
-                                       reason="submitted by customer" if by.pk == application.customer_id else "submitted")
+                                       reason="submitted by customer" if by.pk == application.customer_id else "submitted",
+                                       locked=locked)
     transaction.on_commit(lambda: enqueue_scoring(application_id=submitted.pk))
     return submitted
 

@@ -13,6 +13,7 @@ import json
 import os
 import sys
 import time
+from importlib import import_module
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -24,7 +25,6 @@ django.setup()
 
 from django.conf import settings  # noqa: E402
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY  # noqa: E402
-from django.contrib.sessions.backends.db import SessionStore  # noqa: E402
 from rest_framework.authtoken.models import Token  # noqa: E402
 
 from customers.models import User  # noqa: E402
@@ -43,6 +43,8 @@ def seed(*, applicants: int, payers: int) -> dict:
         user = UserFactory(roles=[Role.CUSTOMER], email=APPLICANT_EMAIL.format(n=n))
         complete_profile(user, n=2000 + n)
         ready_draft(user, product)
+    # Stored as a log-in stores them (settings.SESSION_ENGINE: the database, and Redis when set).
+    SessionStore = import_module(settings.SESSION_ENGINE).SessionStore  # noqa: N806
     sessions = []  # the session's auth hash is derived from the stored password hash, whatever its hasher
     for user in User.objects.filter(email__startswith="load-applicant-").order_by("pk"):
         store = SessionStore()
