@@ -259,7 +259,7 @@ def main() -> None:
         manager = User.objects.create_user(email="bench.manager@example.com", password=None)
         manager.groups.add(Group.objects.get_or_create(name="manager")[0])
         client = Client()
-        client.force_login(manager, backend="django.contrib.auth.backends.ModelBackend")
+        client.force_login(manager, backend="customers.backends.ModelBackendWithRoles")
         product = LoanProduct.objects.order_by("pk").first()
         pages = [("/manager/?range=12m", "overview, 12 months, all products"),
                  (f"/manager/?range=all&product={product.pk}", "overview, since the start, one product"),

@@ -49,7 +49,7 @@ def sign_up(request):
             email=data["email"], password=data["password1"], full_name=data["full_name"],
             preferred_language=data["preferred_language"],
         )
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        login(request, user, backend="customers.backends.ModelBackendWithRoles")
         messages.success(request, _("Welcome! Your account is ready."))
         return redirect("home")
     return render(request, "registration/sign_up.html", {"form": form})

@@ -136,7 +136,7 @@ def client_for(client):
     roles that need it)."""
 
     def _login(user):
-        client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+        client.force_login(user, backend="customers.backends.ModelBackendWithRoles")
         verify_two_factor(client, user)
         return client
 

@@ -48,7 +48,7 @@ def seed(*, applicants: int, payers: int) -> dict:
     sessions = []  # the session's auth hash is derived from the stored password hash, whatever its hasher
     for user in User.objects.filter(email__startswith="load-applicant-").order_by("pk"):
         store = SessionStore()
-        store[SESSION_KEY], store[BACKEND_SESSION_KEY] = str(user.pk), "django.contrib.auth.backends.ModelBackend"
+        store[SESSION_KEY], store[BACKEND_SESSION_KEY] = str(user.pk), "customers.backends.ModelBackendWithRoles"
         store[HASH_SESSION_KEY] = user.get_session_auth_hash()
         store.create()
         sessions.append(store.session_key)

@@ -43,7 +43,7 @@ def test_generated_files_pass_the_content_check():
 @pytest.fixture
 def admin_client(client, make_user):
     user = make_user(is_staff=True, is_superuser=True)
-    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    client.force_login(user, backend="customers.backends.ModelBackendWithRoles")
     return client
 
 

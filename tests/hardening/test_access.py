@@ -262,7 +262,7 @@ def _client_for(identity: str, world) -> tuple[Client, object]:
     if identity == "anonymous":
         return client, None
     user = world.users[identity]
-    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    client.force_login(user, backend="customers.backends.ModelBackendWithRoles")
     verify_two_factor(client, user)
     return client, user
 
@@ -389,6 +389,6 @@ def test_only_the_admin_opens_the_admin_site(world):
 
 def test_the_admin_needs_the_second_factor_too(world):
     client = Client()
-    client.force_login(world.users["admin"], backend="django.contrib.auth.backends.ModelBackend")
+    client.force_login(world.users["admin"], backend="customers.backends.ModelBackendWithRoles")
     response = client.get(reverse("admin:index"))
     assert response.status_code == 302 and "/accounts/two-factor/" in response["Location"]

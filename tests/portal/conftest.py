@@ -71,7 +71,7 @@ def other_customer(db):
 
 @pytest.fixture
 def customer_client(client, customer):
-    client.force_login(customer, backend="django.contrib.auth.backends.ModelBackend")
+    client.force_login(customer, backend="customers.backends.ModelBackendWithRoles")
     return client
 
 

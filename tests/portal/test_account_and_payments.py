@@ -42,7 +42,7 @@ def test_the_account_centre_lists_every_application_with_its_stage_and_what_to_d
     officer = UserFactory(roles=["loan_officer"])
     decisions.application_request_documents(application=application, by=officer, message="Need a payslip",
                                             kinds=["income_proof"])
-    client.force_login(application.customer, backend="django.contrib.auth.backends.ModelBackend")
+    client.force_login(application.customer, backend="customers.backends.ModelBackendWithRoles")
     content = client.get(reverse("portal:account")).content.decode()
     card = content[content.index(f'id="application-{application.pk}"'):][:4000]
     assert application.number in card and "needs more documents" in card

@@ -27,7 +27,7 @@ def others(db):
 
 @pytest.fixture
 def intruder_client(client, other_customer):
-    client.force_login(other_customer, backend="django.contrib.auth.backends.ModelBackend")
+    client.force_login(other_customer, backend="customers.backends.ModelBackendWithRoles")
     return client
 
 
@@ -75,6 +75,6 @@ def test_nothing_of_another_customer_appears_in_the_account_or_messages(intruder
 def test_an_offer_id_of_another_application_is_refused_even_for_its_own_customer(client, others):
     """Choosing goes through the offer's own application: the ids cannot be mixed."""
     mine = workbench_case(chosen=False)
-    client.force_login(mine.customer, backend="django.contrib.auth.backends.ModelBackend")
+    client.force_login(mine.customer, backend="customers.backends.ModelBackendWithRoles")
     foreign = Offer.objects.filter(application=others["application"]).first()
     assert client.post(reverse("portal:offer_choose", args=[foreign.pk])).status_code == 404

@@ -279,7 +279,7 @@ def test_a_draft_resumes_at_the_step_where_the_customer_left(client, customer, p
     draft = ready_draft(customer, product)
     draft.current_step = "documents"
     draft.save()
-    client.force_login(customer, backend="django.contrib.auth.backends.ModelBackend")
+    client.force_login(customer, backend="customers.backends.ModelBackendWithRoles")
     response = client.get(reverse("portal:apply"))
     assert response.url == step_url("documents")
     # Every earlier answer is still there: the request step shows the saved amount.
@@ -318,7 +318,7 @@ def test_the_language_switch_keeps_the_page(customer_client, customer, product):
 
 def test_a_staff_member_without_the_customer_role_cannot_apply(client, make_user):
     officer = make_user("loan_officer")
-    client.force_login(officer, backend="django.contrib.auth.backends.ModelBackend")
+    client.force_login(officer, backend="customers.backends.ModelBackendWithRoles")
     assert client.get(reverse("portal:apply")).status_code == 403
     assert client.get(reverse("portal:account")).status_code == 403
 
