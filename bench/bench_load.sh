@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Load test: gunicorn (2 sync workers) on PostgreSQL + Redis in a throwaway database, locust headless
+# Load test: gunicorn (2 sync workers, config/gunicorn_settings.py) on PostgreSQL + Redis in a throwaway database, locust headless
 # against 127.0.0.1 only, bounded in time; then a reconciliation (bench/load/reconcile.py) that every
 # accepted submission and payment is in the database exactly once and nothing else was stored.
 # Prints requests/s, p50/p95/p99 and failures per request, submissions/s and payments/s, and the
@@ -21,7 +21,7 @@ USERS="${USERS:-50}"
 SPAWN_RATE="${SPAWN_RATE:-25}"
 DURATION="${DURATION:-60s}"
 MODE="${MODE:-load}"
-APPLICANTS="${APPLICANTS:-2000}"  # enough for the whole run: the mix stays the same throughout
+APPLICANTS="${APPLICANTS:-2600}"  # enough for the whole run: the mix stays the same throughout
 if [ "$MODE" = profile ]; then APPLICANTS="${REPEAT:-40}"; APPLICANTS=$((APPLICANTS + 1)); fi
 PAYERS="${PAYERS:-20}"
 WORKERS="${WORKERS:-2}"
