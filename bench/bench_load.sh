@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Load test: gunicorn (2 sync workers, config/gunicorn_settings.py) on PostgreSQL + Redis in a throwaway database, locust headless
-# against 127.0.0.1 only, bounded in time; then a reconciliation (bench/load/reconcile.py) that every
-# accepted submission and payment is in the database exactly once and nothing else was stored.
+# Load test: gunicorn (2 sync workers, config/gunicorn_settings.py) on PostgreSQL + Redis in a
+# throwaway database, locust headless against 127.0.0.1 only, bounded in time; then a reconciliation
+# (bench/load/reconcile.py) that every accepted submission and payment is in the database exactly
+# once and nothing else was stored.
 # Prints requests/s, p50/p95/p99 and failures per request, submissions/s and payments/s, and the
 # goal (0 errors, p99 < 300 ms, submissions >= 100/s). Exits 1 on any failed request or a failed
 # reconciliation; a missed latency or throughput goal is reported, not failed.

@@ -8,8 +8,8 @@ GUNICORN_TIMEOUT (seconds, default 60).
 Each worker loads Django, imports every view (the URL patterns) and then moves everything it holds
 at that point out of the garbage collector's reach (gc.freeze): a full collection then walks only
 what the requests made, not the framework, pandas and scikit-learn (about 230,000 objects: 120 ms
-a full collection, a pause that landed in whichever request triggered it). Measured with bench/bench_load.sh (50 users, 2 cores): 152 -> 184
-requests/s, p99 340 -> 230 ms. Collecting the youngest generation less often on top (thresholds
+a full collection, a pause that landed in whichever request triggered it). Measured with
+bench/bench_load.sh (50 users, 2 cores): 152 -> 184 requests/s, p99 340 -> 230 ms. Collecting the youngest generation less often on top (thresholds
 5,000 or 20,000 instead of 700) gained nothing more.
 """
 

@@ -12,7 +12,6 @@ from django.contrib.auth.backends import ModelBackend
 from django.db.models import Aggregate, OuterRef, Subquery, TextField
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.authtoken.models import Token
-from rest_framework.exceptions import AuthenticationFailed
 
 from customers.models import User
 
@@ -57,8 +56,6 @@ class TokenAuthenticationWithRoles(TokenAuthentication):
     def authenticate_credentials(self, key):
         token = (Token.objects.select_related("user").annotate(role_list=role_names_of("user_id"))
                  .filter(key=key).first())
-        if token is None:
-            raise AuthenticationFailed("Invalid token.")
-        if not token.user.is_active:
-            raise AuthenticationFailed("User inactive or deleted.")
+        if token is None or not token.user.is_active:
+            return super().authenticate_credentials(key)  # DRF refuses it, with its own (translated) message
         return _keep_roles(token.user, token.role_list), token

@@ -75,7 +75,8 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     @property
     def role_names(self) -> set[str]:
-        """The user's roles (group names). Cached on the instance; superusers hold every role."""
+        """The user's roles (group names). Cached on the instance (customers.backends fills the cache
+        when it reads the signed-in user); superusers hold every role."""
         if not hasattr(self, "_role_names"):
             if self.is_superuser:
                 self._role_names = {r.value for r in Role}

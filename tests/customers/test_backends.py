@@ -68,6 +68,8 @@ def test_an_api_token_reads_the_user_and_roles_once(client):
     # Refused as DRF refuses (403: session authentication comes first and sends no challenge).
     unknown = client.get(reverse("api-me"), HTTP_AUTHORIZATION="Token " + "0" * 40)
     assert unknown.status_code == 403 and unknown.json() == {"detail": "Invalid token."}
+    in_chinese = client.get(reverse("api-me"), HTTP_AUTHORIZATION="Token " + "0" * 40, HTTP_ACCEPT_LANGUAGE="zh-hans")
+    assert in_chinese.json() == {"detail": "认证令牌无效。"}
     customer.is_active = False
     customer.save()
     inactive = client.get(reverse("api-me"), HTTP_AUTHORIZATION=f"Token {token.key}")
