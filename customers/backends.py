@@ -6,24 +6,14 @@ first role check reads the groups. These read the group names in the same query,
 (any group name survives it), and leave them where User.role_names keeps them.
 """
 
-import json
-
 from django.contrib.auth.backends import ModelBackend
-from django.db.models import Aggregate, OuterRef, Subquery, TextField
+from django.db.models import OuterRef, Subquery
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.authtoken.models import Token
 
+from config.prepared import PreparedQuery
 from customers.models import User
-
-
-class JSONList(Aggregate):
-    """The values of a group as a JSON array (PostgreSQL json_agg, SQLite json_group_array)."""
-
-    function = "JSON_AGG"
-    output_field = TextField()
-
-    def as_sqlite(self, compiler, connection, **extra_context):
-        return super().as_sql(compiler, connection, function="JSON_GROUP_ARRAY", **extra_context)
+from customers.selectors import JSONList, json_list
 
 
 def role_names_of(user_ref: str) -> Subquery:
@@ -32,11 +22,15 @@ def role_names_of(user_ref: str) -> Subquery:
     return Subquery(memberships.annotate(names=JSONList("group__name")).values("names")[:1])
 
 
+# Every signed-in request reads it: the SQL is built once (config.prepared).
+_user_with_roles = PreparedQuery(
+    lambda pk: User._default_manager.annotate(role_list=role_names_of("pk")).filter(pk=pk).order_by()[:1],
+    pk=-918_273_645)
+
+
 def _keep_roles(user: User, names) -> User:
     if not user.is_superuser:  # a superuser holds every role (User.role_names)
-        if isinstance(names, str):
-            names = json.loads(names)
-        user._role_names = set(names or ())
+        user._role_names = set(json_list(names))
     return user
 
 
@@ -44,7 +38,11 @@ class ModelBackendWithRoles(ModelBackend):
     """ModelBackend whose get_user (every request of a session) reads the roles too."""
 
     def get_user(self, user_id):
-        user = User._default_manager.annotate(role_list=role_names_of("pk")).filter(pk=user_id).first()
+        try:
+            found = _user_with_roles(pk=int(user_id))
+        except (TypeError, ValueError):  # not an id of ours
+            return None
+        user = found[0] if found else None
         if user is None or not self.user_can_authenticate(user):
             return None
         return _keep_roles(user, user.role_list)

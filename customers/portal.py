@@ -187,12 +187,15 @@ def apply_start(request):
 def apply_step(request, step: str):
     if step not in STEPS:
         raise Http404
-    draft = portal_services.draft_start(user=request.user)
+    submitting = step == "review" and request.method == "POST"  # the submission reads the application locked
+    draft = portal_services.draft_start(user=request.user, with_application=not submitting)
     if STEPS.index(step) > draft.furthest_step:
         return _to_step(STEPS[draft.furthest_step])
-    # The review step shows (GET) or checks (POST) the profile: read with its lines and documents once.
-    profile = (selectors.profile_for_user_with_documents(request.user, all_lines=request.method == "GET")
-               if step == "review" else selectors.profile_for_user(request.user))
+    if submitting:
+        return _step_review(request, draft, None)  # the submission reads what it checks itself
+    # The review step shows the profile: read with its lines and documents once.
+    profile = (selectors.profile_for_user_with_documents(request.user) if step == "review"
+               else selectors.profile_for_user(request.user))
     if step != "personal" and profile is None:
         messages.info(request, _("Please start with your personal details."))
         return _to_step("personal")
@@ -354,13 +357,18 @@ def _step_review(request, draft, profile):
             return _to_step("consents")
         if form.is_valid():
             try:
-                application = portal_services.draft_submit(draft=draft, by=request.user, profile=profile)
+                application = portal_services.draft_submit(draft=draft, by=request.user)
             except DomainError as error:
                 submit_error = error.message
             else:
                 messages.success(request, _("Thank you! Your application %(number)s is submitted.")
                                  % {"number": application.number})
                 return redirect("portal:application", pk=application.pk)
+        # Not submitted: the review page again, with what is missing.
+        profile = selectors.profile_for_user_with_documents(request.user)
+        if profile is None:
+            messages.info(request, _("Please start with your personal details."))
+            return _to_step("personal")
     # Each piece read once: the missing-items check uses the same profile, statement and consents.
     statement = selectors.statement_latest(profile)
     not_withdrawn = selectors.consents_not_withdrawn(request.user)

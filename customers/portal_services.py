@@ -29,6 +29,8 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from config.errors import DomainError
+from config.prepared import PreparedQuery
+from customers import selectors
 from customers.audit import audit_record
 from customers.models import (
     CONSENT_TEXT_VERSION,
@@ -76,22 +78,55 @@ class Missing:
     message: str
 
 
-def draft_open(user: User) -> ApplicationDraft | None:
-    """The customer's open draft (not submitted, not discarded), if any."""
-    return (ApplicationDraft.objects.filter(user=user, submitted_at__isnull=True, discarded_at__isnull=True)
-            .select_related("application", "application__product").first())
+# Every wizard page reads the open draft, its application and product: built once (config.prepared).
+_MARKER = -918_273_645
+_open_draft = PreparedQuery(lambda user_id: ApplicationDraft.objects.filter(
+    user_id=user_id, submitted_at__isnull=True, discarded_at__isnull=True)[:1], user_id=_MARKER)
+_open_draft_locked = PreparedQuery(lambda pk: ApplicationDraft.objects.filter(
+    pk=pk, submitted_at__isnull=True, discarded_at__isnull=True).select_for_update().order_by()[:1], pk=_MARKER)
 
 
-def draft_start(*, user: User) -> ApplicationDraft:
+def _application_query(pk: int, *, locked: bool = False):
+    from installments.models import Application
+
+    rows = Application.objects.filter(pk=pk).order_by()
+    return (rows.select_for_update() if locked else rows)[:1]
+
+
+def _product_query(pk: int):
+    from installments.models import LoanProduct
+
+    return LoanProduct.objects.filter(pk=pk).order_by()[:1]
+
+
+_application = PreparedQuery(_application_query, pk=_MARKER)
+_application_locked = PreparedQuery(lambda pk: _application_query(pk, locked=True), pk=_MARKER)
+_product = PreparedQuery(_product_query, pk=_MARKER)
+
+
+def draft_open(user: User, *, with_application: bool = True) -> ApplicationDraft | None:
+    """The customer's open draft (not submitted, not discarded), if any; with its application and the
+    application's product read too unless not `with_application`."""
+    found = _open_draft(user_id=user.pk)
+    draft = found[0] if found else None
+    if draft is not None and draft.application_id is not None and with_application:
+        application = _application(pk=draft.application_id)
+        if application:  # else gone since: the draft was read before the application was deleted
+            application[0].product = _product(pk=application[0].product_id)[0]
+            draft.application = application[0]
+    return draft
+
+
+def draft_start(*, user: User, with_application: bool = True) -> ApplicationDraft:
     """The customer's open draft, started now if there is none (one open draft per customer)."""
-    draft = draft_open(user)
+    draft = draft_open(user, with_application=with_application)
     if draft is not None:
         return draft
     try:
         with transaction.atomic():
             draft = ApplicationDraft.objects.create(user=user)
     except IntegrityError:  # a second tab started it at the same moment
-        return draft_open(user)
+        return draft_open(user, with_application=with_application)
     audit_record(actor=user, action="application_draft.start", target=draft)
     return draft
 
@@ -172,15 +207,26 @@ def draft_discard(*, draft: ApplicationDraft, by: User) -> None:
         audit_record(actor=by, action="application_draft.discard", target=draft)
 
 
-def consents_missing(user: User, *, active: list[Consent] | None = None) -> list[str]:
-    """Required consent kinds the user has not granted for the current text version. `active`: the
-    user's consents that are not withdrawn, when the caller has read them already."""
-    if active is None:
+def consents_missing(user: User, *, active: list[Consent] | None = None,
+                     granted: set[str] | None = None) -> list[str]:
+    """Required consent kinds the user has not granted for the current text version. When the caller
+    has read them already: `active`, the user's consents that are not withdrawn, or `granted`, the
+    kinds granted for the current text version and not withdrawn."""
+    if granted is not None:
+        pass
+    elif active is None:
         granted = set(Consent.objects.filter(user=user, text_version=CONSENT_TEXT_VERSION, withdrawn_at__isnull=True)
                       .values_list("kind", flat=True))
     else:
         granted = {c.kind for c in active if c.text_version == CONSENT_TEXT_VERSION and c.withdrawn_at is None}
     return [kind for kind in REQUIRED_CONSENTS if kind not in granted]
+
+
+def _has_rows(profile: CustomerProfile, relation: str) -> bool:
+    """Whether the profile has any `relation` rows: the has_<relation> of
+    selectors.profile_for_submission when it was read so, else its (prefetched) rows."""
+    read = getattr(profile, f"has_{relation}", None)
+    return bool(getattr(profile, relation).all()) if read is None else read
 
 
 def application_missing(*, user: User, draft: ApplicationDraft | None = None, steps: tuple[str, ...] = STEPS,
@@ -191,12 +237,15 @@ def application_missing(*, user: User, draft: ApplicationDraft | None = None, st
     submission never disagree with what a step accepted.
 
     A caller that has read them already passes the user's `profile` (None when there is none;
-    incomes, expenses and documents prefetched), whether it `has_statement` and the
+    incomes, expenses and documents prefetched, or read with selectors.profile_for_submission,
+    which brings the statement and consents too), whether it `has_statement` and the
     `active_consents`, so the review page reads each once."""
     missing: list[Missing] = []
     if profile is READ_HERE:
         profile = (CustomerProfile.objects.filter(user=user).prefetch_related("incomes", "expenses", "documents")
                    .first())
+    if has_statement is None and profile is not None:
+        has_statement = getattr(profile, "has_statement", None)
     if "personal" in steps and profile is None:
         missing.append(Missing("personal", "profile", gettext("your personal details")))
     if profile is not None and "work" in steps:
@@ -206,14 +255,16 @@ def application_missing(*, user: User, draft: ApplicationDraft | None = None, st
                 missing.append(Missing("work", field, labels[field]))
         if profile.employment_type in EMPLOYED_TYPES and profile.years_in_job is None:
             missing.append(Missing("work", "years_in_job", gettext("years in your current job")))
-        if not profile.incomes.all():
+        if not _has_rows(profile, "incomes"):
             missing.append(Missing("work", "income", gettext("at least one source of income")))
     elif profile is None and "work" in steps:
         missing.append(Missing("work", "background", gettext("your work and income")))
-    if "finances" in steps and (profile is None or not profile.expenses.all()):
+    if "finances" in steps and (profile is None or not _has_rows(profile, "expenses")):
         missing.append(Missing("finances", "expenses", gettext("your monthly expenses")))
     if "documents" in steps:
-        kinds = {d.kind for d in profile.documents.all()} if profile else set()
+        kinds = getattr(profile, "document_kinds", None)  # read by selectors.profile_for_submission
+        if kinds is None:
+            kinds = {d.kind for d in profile.documents.all()} if profile else set()
         if DocumentKind.ID_FRONT not in kinds:
             missing.append(Missing("documents", "id_document", gettext("a photo or scan of your ID (front)")))
         if has_statement is None:
@@ -225,7 +276,7 @@ def application_missing(*, user: User, draft: ApplicationDraft | None = None, st
         missing.append(Missing("request", "request", gettext("the amount and plan you would like")))
     if "consents" in steps:
         labels = dict(ConsentKind.choices)
-        for kind in consents_missing(user, active=active_consents):
+        for kind in consents_missing(user, active=active_consents, granted=getattr(profile, "consent_kinds", None)):
             missing.append(Missing("consents", kind, gettext("your consent: %(kind)s") % {"kind": labels[kind]}))
     return missing
 
@@ -239,25 +290,28 @@ def draft_submit(*, draft: ApplicationDraft, by: User, profile: CustomerProfile 
     profile is complete, the documents are in and the required consents are given. Scoring is
     queued after commit (installments.services.application_submit). Returns the application.
 
-    A caller that has read the customer's `profile` (incomes, expenses and documents prefetched)
-    passes it; the draft and its application are read again here, locked."""
+    The draft and then its application are locked, the profile read with what the check needs beyond
+    it in one query (selectors.profile_for_submission) unless the caller passes the `profile` it has
+    read (incomes, expenses and documents prefetched)."""
     from installments.models import Application
     from installments.services import application_submit
 
     if draft.user_id != by.pk:
         raise PermissionDenied
     with transaction.atomic():
-        draft = ApplicationDraft.objects.select_for_update().get(pk=draft.pk)
-        if not draft.is_open:
+        # The draft locked first, then its application (every path locks them in that order).
+        locked = _open_draft_locked(pk=draft.pk)
+        if not locked:
             raise DomainError(gettext("This application was already submitted."), code="already_submitted")
-        missing = application_missing(user=by, draft=draft, profile=profile)
+        draft = locked[0]
+        application = _application_locked(pk=draft.application_id)[0] if draft.application_id else None
+        if application is not None and application.state != Application.State.DRAFT:
+            raise DomainError(gettext("This application was already submitted."), code="already_submitted")
+        missing = application_missing(user=by, draft=draft,
+                                      profile=selectors.profile_for_submission(by) if profile is READ_HERE else profile)
         if missing:
             raise DomainError(missing_message(missing), code="incomplete")
-        # Locked after the draft, as every path locks them; moved as read (no second read).
-        application = Application.objects.select_for_update().get(pk=draft.application_id)
-        if application.state != Application.State.DRAFT:
-            raise DomainError(gettext("This application was already submitted."), code="already_submitted")
-        application = application_submit(application=application, by=by, locked=True)
+        application = application_submit(application=application, by=by, locked=True)  # moved as read
         draft.submitted_at = timezone.now()
         draft.pending_input = {}
         draft.save(update_fields=["submitted_at", "pending_input", "updated_at"])

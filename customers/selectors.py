@@ -3,6 +3,7 @@ that scoring and offers read (`profile_summary`)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -11,8 +12,10 @@ from typing import Any
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import (
+    Aggregate,
     Count,
     DecimalField,
+    Exists,
     IntegerField,
     OuterRef,
     Prefetch,
@@ -20,18 +23,22 @@ from django.db.models import (
     QuerySet,
     Subquery,
     Sum,
+    TextField,
     Value,
 )
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from config.prepared import PreparedQuery
 from customers.finances import FinancialPosition, financial_position
 from customers.models import (
+    CONSENT_TEXT_VERSION,
     AssetKind,
     AuditEvent,
     Consent,
     CustomerDocument,
     CustomerProfile,
+    ExpenseLine,
     IncomeLine,
     ReviewState,
     StatementSummary,
@@ -64,15 +71,40 @@ def profile_queryset() -> QuerySet[CustomerProfile]:
     return CustomerProfile.objects.select_related("user").prefetch_related("incomes", "expenses", "debts", "assets")
 
 
-def profile_for_user_with_documents(user: User, *, all_lines: bool = True) -> CustomerProfile | None:
+def profile_for_user_with_documents(user: User) -> CustomerProfile | None:
     """profile_for_user with its finance lines and its documents (as documents_for_profile lists
-    them) prefetched: the review step shows them and checks them before submitting. Without
-    `all_lines` only the incomes and expenses, which the submission checks (debts and assets are
-    read when shown)."""
+    them) prefetched: the review step shows them."""
     documents = Prefetch("documents", queryset=_documents_listed(CustomerDocument.objects.all()))
-    lines = ("incomes", "expenses", "debts", "assets") if all_lines else ("incomes", "expenses")
-    return (CustomerProfile.objects.select_related("user").prefetch_related(*lines, documents)
-            .filter(user=user).first())
+    return (CustomerProfile.objects.select_related("user")
+            .prefetch_related("incomes", "expenses", "debts", "assets", documents).filter(user=user).first())
+
+
+def profile_for_submission(user: User) -> CustomerProfile | None:
+    """The customer's profile and, in the same query, what the submission checks beyond the profile's
+    own fields (portal_services.application_missing reads these when present): `has_incomes`,
+    `has_expenses`, `has_statement`, `document_kinds` (the kinds of the documents uploaded) and
+    `consent_kinds` (granted for the current text version, not withdrawn); None before the profile
+    exists."""
+    found = _profile_for_submission(user_id=user.pk)
+    if not found:
+        return None
+    profile = found[0]
+    profile.document_kinds = set(json_list(profile.document_kinds))
+    profile.consent_kinds = set(json_list(profile.consent_kinds))
+    return profile
+
+
+def _profile_with_evidence(user_id: int) -> QuerySet[CustomerProfile]:
+    documents = CustomerDocument.objects.filter(profile=OuterRef("pk")).order_by().values("profile_id")
+    consents = (Consent.objects.filter(user=OuterRef("user_id"), text_version=CONSENT_TEXT_VERSION,
+                                       withdrawn_at__isnull=True).order_by().values("user_id"))
+    return CustomerProfile.objects.filter(user_id=user_id).annotate(
+        has_incomes=Exists(IncomeLine.objects.filter(profile=OuterRef("pk"))),
+        has_expenses=Exists(ExpenseLine.objects.filter(profile=OuterRef("pk"))),
+        has_statement=Exists(StatementSummary.objects.filter(profile=OuterRef("pk"))),
+        document_kinds=Subquery(documents.annotate(kinds=JSONList("kind")).values("kinds")[:1]),
+        consent_kinds=Subquery(consents.annotate(kinds=JSONList("kind")).values("kinds")[:1]),
+    ).order_by()[:1]
 
 
 @dataclass(frozen=True)
@@ -118,6 +150,29 @@ def statement_latest(profile: CustomerProfile) -> StatementSummary | None:
 def age_on(birth_date: date, on: date) -> int:
     """Whole years of age on `on` (someone born on 29 February turns a year older on 1 March)."""
     return on.year - birth_date.year - ((on.month, on.day) < (birth_date.month, birth_date.day))
+
+
+class JSONList(Aggregate):
+    """The values of a group as a JSON array (PostgreSQL json_agg, SQLite json_group_array); read
+    it with json_list."""
+
+    function = "JSON_AGG"
+    output_field = TextField()
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        return super().as_sql(compiler, connection, function="JSON_GROUP_ARRAY", **extra_context)
+
+
+def json_list(value) -> list:
+    """A JSONList read from the database: PostgreSQL's driver has parsed it, SQLite's gives the
+    text; None (a subquery over no rows) is the empty list."""
+    if isinstance(value, str):
+        value = json.loads(value)
+    return list(value or ())
+
+
+# Read at every submission: its SQL (five subqueries) is built once (config.prepared).
+_profile_for_submission = PreparedQuery(_profile_with_evidence, user_id=-918_273_645)
 
 
 # A default meaning "not read by the caller: read it here" (None is a real answer, e.g. no statement).

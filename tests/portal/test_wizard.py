@@ -1,14 +1,17 @@
 """The application wizard: one step per page, every field checked on the server with the message next
 to it, back and forth without losing input, resumable, and submission only when complete."""
 
+import re
 from decimal import Decimal
 
 import pytest
+from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils import timezone
 
-from customers import portal_services
-from customers.models import ApplicationDraft, Consent, CustomerProfile, IncomeLine
+from customers import portal_services, selectors, services
+from customers.models import ApplicationDraft, Consent, CustomerProfile, ExpenseLine, IncomeLine
 from installments.models import Application
 from tests.factories import TINY_PNG, resident_id
 from tests.portal.conftest import WORK_DATA, complete_profile, personal_data, ready_draft, statement_csv, step_url
@@ -211,21 +214,39 @@ def test_review_refuses_to_submit_naming_what_is_missing(customer_client, custom
     assert_field_error(response, "confirm", "true and complete")
 
 
-@pytest.mark.parametrize("change", ["nothing", "no_consents", "old_consent_text", "no_statement", "no_income"])
+@pytest.mark.parametrize("change", ["nothing", "no_consents", "old_consent_text", "consent_withdrawn", "no_statement",
+                                    "no_statement_but_income_proof", "no_income", "no_expenses", "no_id_document",
+                                    "no_request"])
 def test_the_review_page_lists_exactly_what_the_submission_would_refuse_for(customer_client, customer, product,
                                                                            change):
-    """The review page hands application_missing what it read already; the submission lets it read
-    everything itself. Both must name the same missing items."""
+    """The review page hands application_missing what it read already (lines and documents
+    prefetched), the submission what selectors.profile_for_submission read in one query, and either
+    can let it read everything itself. All must name the same missing items."""
     draft = ready_draft(customer, product, consents=change != "no_consents")
     profile = customer.profile
     if change == "old_consent_text":
         Consent.objects.filter(user=customer, kind="credit_check").update(text_version="2020-01")
-    elif change == "no_statement":
+    elif change == "consent_withdrawn":
+        Consent.objects.filter(user=customer, kind="data_processing").update(withdrawn_at=timezone.now())
+    elif change.startswith("no_statement"):
         profile.statements.all().delete()
+        if change == "no_statement_but_income_proof":
+            services.document_upload(profile=profile, kind="income_proof", by=customer,
+                                     file=ContentFile(TINY_PNG, name="payslip.png"))
     elif change == "no_income":
         IncomeLine.objects.filter(profile=profile).delete()
+    elif change == "no_expenses":
+        ExpenseLine.objects.filter(profile=profile).delete()
+    elif change == "no_id_document":
+        profile.documents.filter(kind="id_front").delete()
+    elif change == "no_request":
+        draft.application.delete()
+        draft.refresh_from_db()
     expected = [m.message for m in portal_services.application_missing(user=customer, draft=draft)]
-    assert bool(expected) == (change != "nothing")
+    assert bool(expected) == (change not in ("nothing", "no_statement_but_income_proof"))
+    read_for_submission = selectors.profile_for_submission(customer)
+    assert [m.message for m in portal_services.application_missing(
+        user=customer, draft=draft, profile=read_for_submission)] == expected
     content = customer_client.get(step_url("review")).content.decode()
     for message in expected:
         assert message in content
@@ -326,3 +347,33 @@ def test_a_staff_member_without_the_customer_role_cannot_apply(client, make_user
 def test_anonymous_visitors_are_sent_to_log_in(client):
     response = client.get(reverse("portal:apply_step", args=["personal"]))
     assert response.status_code == 302 and reverse("login") in response.url
+
+
+def _outer_query(sql: str) -> str:
+    """The SQL with every parenthesised part (subqueries among them) emptied."""
+    while (emptied := re.sub(r"\([^()]*\)", "_", sql)) != sql:
+        sql = emptied
+    return sql
+
+
+def test_the_submission_reads_the_profile_and_what_it_checks_in_one_query(customer_client, customer, product):
+    """The submit POST locks the draft and then its application (on PostgreSQL) and reads the profile
+    with its lines, documents, statement and consents as subqueries of one query: none of those
+    tables is read on its own."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    ready_draft(customer, product)
+    with CaptureQueriesContext(connection) as captured:
+        response = customer_client.post(step_url("review"), {"confirm": "on"})
+    assert response.status_code == 302
+    reads = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("SELECT")]
+    main_tables = [_outer_query(sql).split(" FROM ", 1)[1].split()[0].strip('"') for sql in reads]
+    for table in ("customers_incomeline", "customers_expenseline", "customers_customerdocument",
+                  "customers_consent", "customers_statementsummary"):
+        assert table not in main_tables, f"{table} read on its own"
+    assert main_tables.count("customers_customerprofile") == 1
+    if connection.vendor == "postgresql":  # the draft locked first, then its application
+        locked = [_outer_query(sql).split(" FROM ", 1)[1].split()[0].strip('"') for sql in reads
+                  if sql.endswith(" FOR UPDATE")]
+        assert locked == ["customers_applicationdraft", "installments_application"], locked
