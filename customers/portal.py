@@ -191,11 +191,9 @@ def apply_step(request, step: str):
     draft = portal_services.draft_start(user=request.user, with_application=not submitting)
     if STEPS.index(step) > draft.furthest_step:
         return _to_step(STEPS[draft.furthest_step])
-    if submitting:
-        return _step_review(request, draft, None)  # the submission reads what it checks itself
-    # The review step shows the profile: read with its lines and documents once.
-    profile = (selectors.profile_for_user_with_documents(request.user) if step == "review"
-               else selectors.profile_for_user(request.user))
+    if step == "review":
+        return _step_review(request, draft)  # reads what it shows, and the submission what it checks
+    profile = selectors.profile_for_user(request.user)
     if step != "personal" and profile is None:
         messages.info(request, _("Please start with your personal details."))
         return _to_step("personal")
@@ -349,7 +347,7 @@ def _step_consents(request, draft, profile):
     return _render_step(request, draft, "consents", form=form)
 
 
-def _step_review(request, draft, profile):
+def _step_review(request, draft):
     form = ReviewForm(request.POST if request.method == "POST" else None)
     submit_error = None
     if request.method == "POST":
@@ -364,28 +362,24 @@ def _step_review(request, draft, profile):
                 messages.success(request, _("Thank you! Your application %(number)s is submitted.")
                                  % {"number": application.number})
                 return redirect("portal:application", pk=application.pk)
-        # Not submitted: the review page again, with what is missing.
-        profile = selectors.profile_for_user_with_documents(request.user)
-        if profile is None:
-            messages.info(request, _("Please start with your personal details."))
-            return _to_step("personal")
-    # Each piece read once: the missing-items check uses the same profile, statement and consents.
-    statement = selectors.statement_latest(profile)
-    not_withdrawn = selectors.consents_not_withdrawn(request.user)
+    # Not submitted (or only shown): the customer's file once; the missing-items check reads the same.
+    read = selectors.profile_for_review(request.user)
+    if read is None:
+        messages.info(request, _("Please start with your personal details."))
+        return _to_step("personal")
+    if request.method == "GET":
+        portal_services.draft_show_step(draft=draft, step="review")
     return _render_step(
-        request, draft, "review", form=form, profile=profile, submit_error=submit_error,
-        missing=portal_services.application_missing(user=request.user, draft=draft, profile=profile,
-                                                    has_statement=statement is not None,
-                                                    active_consents=not_withdrawn),
-        finances=selectors.profile_finances(profile), documents=profile.documents.all(),
-        statement=statement, application=draft.application,
-        consents=selectors.consents_active(request.user, not_withdrawn=not_withdrawn),
+        request, draft, "review", form=form, profile=read.profile, submit_error=submit_error,
+        missing=portal_services.application_missing(user=request.user, draft=draft, profile=read.profile),
+        finances=read.lines.finances(), documents=read.documents, statement=read.statement,
+        application=draft.application, consents=selectors.consents_active(request.user, not_withdrawn=read.consents),
     )
 
 
 STEP_VIEWS = {
     "personal": _step_personal, "work": _step_work, "finances": _step_finances, "documents": _step_documents,
-    "request": _step_request, "consents": _step_consents, "review": _step_review,
+    "request": _step_request, "consents": _step_consents,
 }
 
 

@@ -18,7 +18,6 @@ from django.db.models import (
     Exists,
     IntegerField,
     OuterRef,
-    Prefetch,
     Q,
     QuerySet,
     Subquery,
@@ -34,10 +33,12 @@ from customers.finances import FinancialPosition, financial_position
 from customers.models import (
     CONSENT_TEXT_VERSION,
     AssetKind,
+    AssetLine,
     AuditEvent,
     Consent,
     CustomerDocument,
     CustomerProfile,
+    DebtLine,
     ExpenseLine,
     IncomeLine,
     ReviewState,
@@ -71,12 +72,41 @@ def profile_queryset() -> QuerySet[CustomerProfile]:
     return CustomerProfile.objects.select_related("user").prefetch_related("incomes", "expenses", "debts", "assets")
 
 
-def profile_for_user_with_documents(user: User) -> CustomerProfile | None:
-    """profile_for_user with its finance lines and its documents (as documents_for_profile lists
-    them) prefetched: the review step shows them."""
-    documents = Prefetch("documents", queryset=_documents_listed(CustomerDocument.objects.all()))
-    return (CustomerProfile.objects.select_related("user")
-            .prefetch_related("incomes", "expenses", "debts", "assets", documents).filter(user=user).first())
+@dataclass(frozen=True)
+class ProfileForReview:
+    """What the application's review step shows of the customer: the profile (carrying what the
+    submission checks, as profile_for_submission reads it), its finance lines, its documents
+    (latest first), the latest statement and the consents not withdrawn (latest first)."""
+
+    profile: CustomerProfile
+    lines: ProfileLines
+    documents: list[CustomerDocument]
+    statement: StatementSummary | None
+    consents: list[Consent]
+
+
+def profile_for_review(user: User) -> ProfileForReview | None:
+    """The review step's read of the customer's file (config.prepared: eight small queries, none
+    built again); None before the profile exists."""
+    found = _profile_of_user(user_id=user.pk)
+    if not found:
+        return None
+    profile = found[0]
+    profile.user = user
+    incomes, expenses = _incomes(profile_id=profile.pk), _expenses(profile_id=profile.pk)
+    documents = _documents(profile_id=profile.pk)
+    statement = _statements(profile_id=profile.pk)
+    consents = _consents_not_withdrawn(user_id=user.pk)
+    lines = ProfileLines(incomes=tuple(line.monthly_amount for line in incomes),
+                         expenses=tuple(line.monthly_amount for line in expenses),
+                         debts=tuple((line.kind, line.outstanding_balance, line.monthly_payment)
+                                     for line in _debts(profile_id=profile.pk)),
+                         assets=tuple((line.kind, line.value) for line in _assets(profile_id=profile.pk)))
+    profile.has_incomes, profile.has_expenses, profile.has_statement = bool(incomes), bool(expenses), bool(statement)
+    profile.document_kinds = {document.kind for document in documents}
+    profile.consent_kinds = {c.kind for c in consents if c.text_version == CONSENT_TEXT_VERSION}
+    return ProfileForReview(profile=profile, lines=lines, documents=documents,
+                            statement=statement[0] if statement else None, consents=consents)
 
 
 def profile_for_submission(user: User) -> CustomerProfile | None:
@@ -171,8 +201,20 @@ def json_list(value) -> list:
     return list(value or ())
 
 
-# Read at every submission: its SQL (five subqueries) is built once (config.prepared).
-_profile_for_submission = PreparedQuery(_profile_with_evidence, user_id=-918_273_645)
+# Read at every review and submission: their SQL is built once (config.prepared).
+_MARKER = -918_273_645
+_profile_for_submission = PreparedQuery(_profile_with_evidence, user_id=_MARKER)
+_profile_of_user = PreparedQuery(lambda user_id: CustomerProfile.objects.filter(user_id=user_id).order_by()[:1],
+                                 user_id=_MARKER)
+_incomes, _expenses, _debts, _assets = (
+    PreparedQuery(lambda profile_id, model=model: model.objects.filter(profile_id=profile_id), profile_id=_MARKER)
+    for model in (IncomeLine, ExpenseLine, DebtLine, AssetLine))
+_documents = PreparedQuery(lambda profile_id: CustomerDocument.objects.filter(profile_id=profile_id)
+                           .order_by("-uploaded_at", "-pk"), profile_id=_MARKER)
+_statements = PreparedQuery(lambda profile_id: StatementSummary.objects.filter(profile_id=profile_id)
+                            .order_by("-period_end", "-imported_at", "-pk")[:1], profile_id=_MARKER)
+_consents_not_withdrawn = PreparedQuery(lambda user_id: Consent.objects.filter(user_id=user_id, withdrawn_at__isnull=True)
+                                        .order_by("-granted_at", "-pk"), user_id=_MARKER)
 
 
 # A default meaning "not read by the caller: read it here" (None is a real answer, e.g. no statement).
