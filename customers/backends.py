@@ -1,4 +1,4 @@
-"""Authentication that reads a user's roles with the user: one query per signed-in request, not two.
+"""Authentication that reads a user's roles with the user, through queries built once (config.prepared).
 
 Every page and API call checks the caller's roles (User.role_names, the names of their groups).
 Django's ModelBackend (sessions) and DRF's TokenAuthentication (API tokens) read the user, then the
@@ -22,10 +22,11 @@ def role_names_of(user_ref: str) -> Subquery:
     return Subquery(memberships.annotate(names=JSONList("group__name")).values("names")[:1])
 
 
-# Every signed-in request reads it: the SQL is built once (config.prepared).
+# Every signed-in request reads them: their SQL is built once (config.prepared).
 _user_with_roles = PreparedQuery(
     lambda pk: User._default_manager.annotate(role_list=role_names_of("pk")).filter(pk=pk).order_by()[:1],
     pk=-918_273_645)
+_token = PreparedQuery(lambda key: Token.objects.filter(key=key).order_by()[:1], key="\x00token-key")
 
 
 def _keep_roles(user: User, names) -> User:
@@ -49,11 +50,13 @@ class ModelBackendWithRoles(ModelBackend):
 
 
 class TokenAuthenticationWithRoles(TokenAuthentication):
-    """DRF's token authentication, reading the token's user and their roles in one query."""
+    """DRF's token authentication, reading the token, then its user with their roles."""
 
     def authenticate_credentials(self, key):
-        token = (Token.objects.select_related("user").annotate(role_list=role_names_of("user_id"))
-                 .filter(key=key).first())
-        if token is None or not token.user.is_active:
+        tokens = _token(key=key) if isinstance(key, str) else []
+        users = _user_with_roles(pk=tokens[0].user_id) if tokens else []
+        if not users or not users[0].is_active:
             return super().authenticate_credentials(key)  # DRF refuses it, with its own (translated) message
-        return _keep_roles(token.user, token.role_list), token
+        token, user = tokens[0], users[0]
+        token.user = user
+        return _keep_roles(user, user.role_list), token

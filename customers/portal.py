@@ -112,7 +112,9 @@ def _wizard_context(request, draft, step: str, **extra) -> dict:
         "step_number": index + 1,
         "step_count": len(STEPS),
         "percent": round(100 * (index + 1) / len(STEPS)),
-        "steps": [{"code": code, "title": STEP_TITLES[code], "number": i + 1,
+        # Shown twice (narrow and wide screens): each title translated and each link made once here.
+        "steps": [{"code": code, "title": str(STEP_TITLES[code]), "number": i + 1,
+                   "url": reverse("portal:apply_step", args=[code]) if i <= draft.furthest_step else "",
                    "reachable": i <= draft.furthest_step, "done": i < draft.furthest_step, "current": code == step}
                   for i, code in enumerate(STEPS)],
         "title": STEP_TITLES[step],

@@ -37,6 +37,7 @@ def test_the_backend_reads_exactly_the_users_roles_in_one_query():
     superuser = UserFactory(is_superuser=True)
     assert ModelBackendWithRoles().get_user(superuser.pk).role_names == {r.value for r in Role}
     assert ModelBackendWithRoles().get_user(999_999_999) is None
+    assert ModelBackendWithRoles().get_user("not-an-id") is None
     nobody.is_active = False
     nobody.save()
     assert ModelBackendWithRoles().get_user(nobody.pk) is None
@@ -64,6 +65,7 @@ def test_an_api_token_reads_the_user_and_roles_once(client):
     assert response.status_code == 200
     assert response.json()["roles"] == [str(Role.CUSTOMER)]
     assert len(_user_reads(captured)) == 1
+    assert len([q for q in captured.captured_queries if '"authtoken_token"' in q["sql"]]) == 1
 
     # Refused as DRF refuses (403: session authentication comes first and sends no challenge).
     unknown = client.get(reverse("api-me"), HTTP_AUTHORIZATION="Token " + "0" * 40)
