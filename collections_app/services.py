@@ -459,10 +459,14 @@ def _payment_post(*, plan: Plan, amount: Decimal, received_on: date, channel: st
         row = by_id[part.installment_id]
         setattr(row, f"{part.component}_paid", getattr(row, f"{part.component}_paid") + part.amount)
     touched = {by_id[a.installment_id] for a in result.allocations}
+    # The customer's repayment record reads paid and overdue installments only (repayment_record_refresh):
+    # it changes when this payment goes to an overdue one or pays one off, or the plan is re-planned.
+    record_changes = any(row.status == Installment.Status.OVERDUE for row in touched)
     for row in touched:
         if row.amount_outstanding <= 0:
             row.status, row.paid_at = Installment.Status.PAID, now
             row.days_past_due = max((received_on - row.due_date).days, 0)
+            record_changes = True
     Installment.objects.bulk_update(
         list(touched), ["principal_paid", "interest_paid", "fee_paid", "penalty_paid", "status", "paid_at",
                         "days_past_due"])
@@ -501,7 +505,8 @@ def _payment_post(*, plan: Plan, amount: Decimal, received_on: date, channel: st
     _allocations_in_hand(payment, allocations)
     _promises_settle(plan=plan)
     plan_refresh(plan=plan, by=by, on_date=today, reason=f"payment {payment.pk}")
-    repayment_record_refresh(customer_ids=[plan.customer_id])
+    if record_changes or version is not None:
+        repayment_record_refresh(customer_ids=[plan.customer_id])
     audit_record(actor=by, action="payment.post", target=plan, data={
         "payment": payment.pk, "amount": str(amount), "channel": channel, "received_on": received_on.isoformat(),
         "allocated": str(result.allocated), "credited": str(payment.credited_amount), "prepaid": str(prepaid),

@@ -221,6 +221,37 @@ def test_repayment_record_is_updated_after_payments(late_plan, officer_user):
     assert profile.max_days_past_due == 60 and profile.current_overdue == 0
 
 
+def test_the_repayment_record_follows_every_payment_that_changes_what_it_reads(late_plan, officer_user, product):
+    """A payment toward an overdue installment changes the amount overdue on record even when it pays
+    nothing off; one that neither pays an installment off nor touches an overdue one leaves the
+    record as it was (it is not recomputed), and the record always equals a full recompute."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.factories import CustomerProfileFactory
+
+    profile = CustomerProfileFactory(user=late_plan.customer)
+    if not hasattr(profile, "current_overdue"):
+        pytest.skip("the customer profile has no repayment record fields")
+    services.repayment_record_refresh(customer_ids=[late_plan.customer_id])
+    profile.refresh_from_db()
+    overdue_before = profile.current_overdue
+    _post(late_plan, "10.00", "k-1", officer_user)  # the first overdue installment's penalty, partly
+    profile.refresh_from_db()
+    assert profile.current_overdue == overdue_before - D("10.00")
+
+    current = plan_by_hand(product=product, disbursed=days_ago(10), customer=late_plan.customer, rows=[
+        (days_ago(-20), "100.00", "8.00", "0.00"), (days_ago(-50), "100.00", "7.00", "0.00")])
+    record = (profile.on_time_payments, profile.late_payments, profile.max_days_past_due, profile.current_overdue)
+    with CaptureQueriesContext(connection) as captured:
+        _post(current, "1.00", "k-2", current.customer, channel=Payment.Channel.SELF_SERVICE)
+    assert not [q for q in captured.captured_queries if q["sql"].startswith('UPDATE "customers_customerprofile"')]
+    services.repayment_record_refresh(customer_ids=[late_plan.customer_id])
+    profile.refresh_from_db()
+    assert (profile.on_time_payments, profile.late_payments, profile.max_days_past_due,
+            profile.current_overdue) == record
+
+
 # --- Bank receipts -------------------------------------------------------------------------------
 
 def _csv(*lines):
