@@ -3,7 +3,7 @@
     gunicorn -c config/gunicorn_settings.py config.wsgi:application
 
 Environment: GUNICORN_BIND (default 0.0.0.0:8000), WEB_CONCURRENCY (workers, default one per core),
-GUNICORN_TIMEOUT (seconds, default 60).
+GUNICORN_TIMEOUT (seconds, default 60). The workers' heartbeat files live in /dev/shm where it exists.
 
 Each worker loads Django, imports every view (the URL patterns) and then moves everything it holds
 at that point out of the garbage collector's reach (gc.freeze): a full collection then walks only
@@ -19,6 +19,9 @@ import os
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", os.cpu_count() or 2))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
+# Each worker touches its heartbeat file between requests: in memory, not on a disk that journals it.
+if os.path.isdir("/dev/shm"):
+    worker_tmp_dir = "/dev/shm"
 
 
 def post_worker_init(worker):

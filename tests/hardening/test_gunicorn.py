@@ -27,6 +27,7 @@ hooks = runpy.run_path("config/gunicorn_settings.py")
 before = gc.get_freeze_count()
 hooks["post_worker_init"](None)
 print(json.dumps({"before": before, "after": gc.get_freeze_count(), "workers": hooks["workers"],
+                  "tmp_dir": hooks.get("worker_tmp_dir"),
                   "views_imported": all(m in sys.modules for m in (
                       "customers.portal", "installments.workbench", "collections_app.api"))}))
 """
@@ -42,6 +43,7 @@ def test_a_worker_imports_every_view_and_freezes_the_framework_before_serving():
     assert report["after"] > 50_000  # Django, pandas, scikit-learn: far more objects than one request makes
     assert report["views_imported"] is True
     assert report["workers"] == 3
+    assert report["tmp_dir"] == ("/dev/shm" if os.path.isdir("/dev/shm") else None)  # heartbeats in memory
 
 
 def _free_port() -> int:
