@@ -212,19 +212,17 @@ def consents_missing(user: User, *, active: list[Consent] | None = None,
     """Required consent kinds the user has not granted for the current text version. When the caller
     has read them already: `active`, the user's consents that are not withdrawn, or `granted`, the
     kinds granted for the current text version and not withdrawn."""
-    if granted is not None:
-        pass
-    elif active is None:
+    if granted is None and active is None:
         granted = set(Consent.objects.filter(user=user, text_version=CONSENT_TEXT_VERSION, withdrawn_at__isnull=True)
                       .values_list("kind", flat=True))
-    else:
+    elif granted is None:
         granted = {c.kind for c in active if c.text_version == CONSENT_TEXT_VERSION and c.withdrawn_at is None}
     return [kind for kind in REQUIRED_CONSENTS if kind not in granted]
 
 
 def _has_rows(profile: CustomerProfile, relation: str) -> bool:
-    """Whether the profile has any `relation` rows: the has_<relation> of
-    selectors.profile_for_submission when it was read so, else its (prefetched) rows."""
+    """Whether the profile has any `relation` rows: its has_<relation> when it was read by
+    selectors.profile_for_submission or profile_for_review, else its (prefetched) rows."""
     read = getattr(profile, f"has_{relation}", None)
     return bool(getattr(profile, relation).all()) if read is None else read
 
@@ -237,9 +235,9 @@ def application_missing(*, user: User, draft: ApplicationDraft | None = None, st
     submission never disagree with what a step accepted.
 
     A caller that has read them already passes the user's `profile` (None when there is none;
-    incomes, expenses and documents prefetched, or read with selectors.profile_for_submission,
-    which brings the statement and consents too), whether it `has_statement` and the
-    `active_consents`, so the review page reads each once."""
+    incomes, expenses and documents prefetched, or read by selectors.profile_for_submission or
+    profile_for_review, which bring the statement and consents too), whether it `has_statement`
+    and the `active_consents`, so each is read once."""
     missing: list[Missing] = []
     if profile is READ_HERE:
         profile = (CustomerProfile.objects.filter(user=user).prefetch_related("incomes", "expenses", "documents")
@@ -262,7 +260,7 @@ def application_missing(*, user: User, draft: ApplicationDraft | None = None, st
     if "finances" in steps and (profile is None or not _has_rows(profile, "expenses")):
         missing.append(Missing("finances", "expenses", gettext("your monthly expenses")))
     if "documents" in steps:
-        kinds = getattr(profile, "document_kinds", None)  # read by selectors.profile_for_submission
+        kinds = getattr(profile, "document_kinds", None)  # read by profile_for_submission / _for_review
         if kinds is None:
             kinds = {d.kind for d in profile.documents.all()} if profile else set()
         if DocumentKind.ID_FRONT not in kinds:

@@ -57,3 +57,16 @@ def test_a_marker_the_query_does_not_carry_or_a_join_it_cannot_fill_is_refused()
         PreparedQuery(lambda active: User.objects.filter(is_active=active), active=False)(active=True)
     with pytest.raises(ValueError, match="select_related"):
         PreparedQuery(lambda pk: User.objects.select_related("profile").filter(pk=pk), pk=-1)(pk=1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_locking_read_is_refused_outside_a_transaction_as_the_orm_refuses_it():
+    from django.db import transaction
+    from django.db.transaction import TransactionManagementError
+
+    user = UserFactory()
+    query = PreparedQuery(lambda pk: User.objects.filter(pk=pk).select_for_update(), pk=-1)
+    with transaction.atomic():
+        assert query(pk=user.pk) == [user]
+    with pytest.raises(TransactionManagementError):
+        query(pk=user.pk)
