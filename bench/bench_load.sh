@@ -22,7 +22,7 @@ USERS="${USERS:-50}"
 SPAWN_RATE="${SPAWN_RATE:-25}"
 DURATION="${DURATION:-60s}"
 MODE="${MODE:-load}"
-APPLICANTS="${APPLICANTS:-2600}"  # enough for the whole run: the mix stays the same throughout
+APPLICANTS="${APPLICANTS:-3600}"  # enough for the whole run: the mix stays the same throughout
 if [ "$MODE" = profile ]; then APPLICANTS="${REPEAT:-40}"; APPLICANTS=$((APPLICANTS + 1)); fi
 PAYERS="${PAYERS:-20}"
 WORKERS="${WORKERS:-2}"
