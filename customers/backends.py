@@ -11,7 +11,7 @@ from django.db.models import OuterRef, Subquery
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.authtoken.models import Token
 
-from config.prepared import PreparedQuery
+from config.prepared import ID_MARKER, PreparedQuery
 from customers.models import User
 from customers.selectors import JSONList, json_list
 
@@ -25,8 +25,8 @@ def role_names_of(user_ref: str) -> Subquery:
 # Every signed-in request reads them: their SQL is built once (config.prepared).
 _user_with_roles = PreparedQuery(
     lambda pk: User._default_manager.annotate(role_list=role_names_of("pk")).filter(pk=pk).order_by()[:1],
-    pk=-918_273_645)
-_token = PreparedQuery(lambda key: Token.objects.filter(key=key).order_by()[:1], key="\x00token-key")
+    {"pk": ID_MARKER})
+_token = PreparedQuery(lambda key: Token.objects.filter(key=key).order_by()[:1], {"key": "prepared-query:token-key"})
 
 
 def _keep_roles(user: User, names) -> User:
@@ -40,7 +40,7 @@ class ModelBackendWithRoles(ModelBackend):
 
     def get_user(self, user_id):
         try:
-            found = _user_with_roles(pk=int(user_id))
+            found = _user_with_roles.instances(pk=int(user_id))
         except (TypeError, ValueError):  # not an id of ours
             return None
         user = found[0] if found else None
@@ -53,8 +53,8 @@ class TokenAuthenticationWithRoles(TokenAuthentication):
     """DRF's token authentication, reading the token, then its user with their roles."""
 
     def authenticate_credentials(self, key):
-        tokens = _token(key=key) if isinstance(key, str) else []
-        users = _user_with_roles(pk=tokens[0].user_id) if tokens else []
+        tokens = _token.instances(key=key) if isinstance(key, str) else []
+        users = _user_with_roles.instances(pk=tokens[0].user_id) if tokens else []
         if not users or not users[0].is_active:
             return super().authenticate_credentials(key)  # DRF refuses it, with its own (translated) message
         token, user = tokens[0], users[0]

@@ -29,7 +29,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from config.errors import DomainError
-from config.prepared import PreparedQuery
+from config.prepared import ID_MARKER, PreparedQuery
 from customers import selectors
 from customers.audit import audit_record
 from customers.models import (
@@ -78,43 +78,31 @@ class Missing:
     message: str
 
 
-# Every wizard page reads the open draft, its application and product: built once (config.prepared).
-_MARKER = -918_273_645
-_open_draft = PreparedQuery(lambda user_id: ApplicationDraft.objects.filter(
-    user_id=user_id, submitted_at__isnull=True, discarded_at__isnull=True)[:1], user_id=_MARKER)
-_open_draft_locked = PreparedQuery(lambda pk: ApplicationDraft.objects.filter(
-    pk=pk, submitted_at__isnull=True, discarded_at__isnull=True).select_for_update().order_by()[:1], pk=_MARKER)
+# Every wizard page reads the open draft (with its application and product): built once (config.prepared).
+def _open_drafts(user_id: int, *, with_application: bool = True):
+    drafts = ApplicationDraft.objects.filter(user_id=user_id, submitted_at__isnull=True, discarded_at__isnull=True)
+    return (drafts.select_related("application", "application__product") if with_application else drafts)[:1]
 
 
-def _application_query(pk: int, *, locked: bool = False):
+def _application_locked_query(pk: int):
     from installments.models import Application
 
-    rows = Application.objects.filter(pk=pk).order_by()
-    return (rows.select_for_update() if locked else rows)[:1]
+    return Application.objects.filter(pk=pk).select_for_update().order_by()[:1]
 
 
-def _product_query(pk: int):
-    from installments.models import LoanProduct
-
-    return LoanProduct.objects.filter(pk=pk).order_by()[:1]
-
-
-_application = PreparedQuery(_application_query, pk=_MARKER)
-_application_locked = PreparedQuery(lambda pk: _application_query(pk, locked=True), pk=_MARKER)
-_product = PreparedQuery(_product_query, pk=_MARKER)
+_open_draft = PreparedQuery(_open_drafts, {"user_id": ID_MARKER})
+_open_draft_alone = PreparedQuery(lambda user_id: _open_drafts(user_id, with_application=False),
+                                  {"user_id": ID_MARKER})
+_open_draft_locked = PreparedQuery(lambda pk: ApplicationDraft.objects.filter(
+    pk=pk, submitted_at__isnull=True, discarded_at__isnull=True).select_for_update().order_by()[:1], {"pk": ID_MARKER})
+_application_locked = PreparedQuery(_application_locked_query, {"pk": ID_MARKER})
 
 
 def draft_open(user: User, *, with_application: bool = True) -> ApplicationDraft | None:
     """The customer's open draft (not submitted, not discarded), if any; with its application and the
     application's product read too unless not `with_application`."""
-    found = _open_draft(user_id=user.pk)
-    draft = found[0] if found else None
-    if draft is not None and draft.application_id is not None and with_application:
-        application = _application(pk=draft.application_id)
-        if application:  # else gone since: the draft was read before the application was deleted
-            application[0].product = _product(pk=application[0].product_id)[0]
-            draft.application = application[0]
-    return draft
+    found = (_open_draft if with_application else _open_draft_alone).instances(user_id=user.pk)
+    return found[0] if found else None
 
 
 def draft_start(*, user: User, with_application: bool = True) -> ApplicationDraft:
@@ -298,11 +286,11 @@ def draft_submit(*, draft: ApplicationDraft, by: User, profile: CustomerProfile 
         raise PermissionDenied
     with transaction.atomic():
         # The draft locked first, then its application (every path locks them in that order).
-        locked = _open_draft_locked(pk=draft.pk)
+        locked = _open_draft_locked.instances(pk=draft.pk)
         if not locked:
             raise DomainError(gettext("This application was already submitted."), code="already_submitted")
         draft = locked[0]
-        application = _application_locked(pk=draft.application_id)[0] if draft.application_id else None
+        application = _application_locked.instances(pk=draft.application_id)[0] if draft.application_id else None
         if application is not None and application.state != Application.State.DRAFT:
             raise DomainError(gettext("This application was already submitted."), code="already_submitted")
         missing = application_missing(user=by, draft=draft,

@@ -28,7 +28,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from config.prepared import PreparedQuery
+from config.prepared import ID_MARKER, PreparedQuery
 from customers.finances import FinancialPosition, financial_position
 from customers.models import (
     CONSENT_TEXT_VERSION,
@@ -88,20 +88,20 @@ class ProfileForReview:
 def profile_for_review(user: User) -> ProfileForReview | None:
     """The review step's read of the customer's file (config.prepared: eight small queries, none
     built again); None before the profile exists."""
-    found = _profile_of_user(user_id=user.pk)
+    found = _profile_of_user.instances(user_id=user.pk)
     if not found:
         return None
     profile = found[0]
     profile.user = user
-    incomes, expenses = _incomes(profile_id=profile.pk), _expenses(profile_id=profile.pk)
-    documents = _documents(profile_id=profile.pk)
-    statement = _statements(profile_id=profile.pk)
-    consents = _consents_not_withdrawn(user_id=user.pk)
+    incomes, expenses = _incomes.instances(profile_id=profile.pk), _expenses.instances(profile_id=profile.pk)
+    documents = _documents.instances(profile_id=profile.pk)
+    statement = _statements.instances(profile_id=profile.pk)
+    consents = _consents_not_withdrawn.instances(user_id=user.pk)
     lines = ProfileLines(incomes=tuple(line.monthly_amount for line in incomes),
                          expenses=tuple(line.monthly_amount for line in expenses),
                          debts=tuple((line.kind, line.outstanding_balance, line.monthly_payment)
-                                     for line in _debts(profile_id=profile.pk)),
-                         assets=tuple((line.kind, line.value) for line in _assets(profile_id=profile.pk)))
+                                     for line in _debts.instances(profile_id=profile.pk)),
+                         assets=tuple((line.kind, line.value) for line in _assets.instances(profile_id=profile.pk)))
     profile.has_incomes, profile.has_expenses, profile.has_statement = bool(incomes), bool(expenses), bool(statement)
     profile.document_kinds = {document.kind for document in documents}
     profile.consent_kinds = {c.kind for c in consents if c.text_version == CONSENT_TEXT_VERSION}
@@ -115,7 +115,7 @@ def profile_for_submission(user: User) -> CustomerProfile | None:
     `has_expenses`, `has_statement`, `document_kinds` (the kinds of the documents uploaded) and
     `consent_kinds` (granted for the current text version, not withdrawn); None before the profile
     exists."""
-    found = _profile_for_submission(user_id=user.pk)
+    found = _profile_for_submission.instances(user_id=user.pk)
     if not found:
         return None
     profile = found[0]
@@ -202,19 +202,18 @@ def json_list(value) -> list:
 
 
 # Read at every review and submission: their SQL is built once (config.prepared).
-_MARKER = -918_273_645
-_profile_for_submission = PreparedQuery(_profile_with_evidence, user_id=_MARKER)
+_profile_for_submission = PreparedQuery(_profile_with_evidence, {"user_id": ID_MARKER})
 _profile_of_user = PreparedQuery(lambda user_id: CustomerProfile.objects.filter(user_id=user_id).order_by()[:1],
-                                 user_id=_MARKER)
+                                 {"user_id": ID_MARKER})
 _incomes, _expenses, _debts, _assets = (
-    PreparedQuery(lambda profile_id, model=model: model.objects.filter(profile_id=profile_id), profile_id=_MARKER)
+    PreparedQuery(lambda profile_id, model=model: model.objects.filter(profile_id=profile_id), {"profile_id": ID_MARKER})
     for model in (IncomeLine, ExpenseLine, DebtLine, AssetLine))
 _documents = PreparedQuery(lambda profile_id: CustomerDocument.objects.filter(profile_id=profile_id)
-                           .order_by("-uploaded_at", "-pk"), profile_id=_MARKER)
+                           .order_by("-uploaded_at", "-pk"), {"profile_id": ID_MARKER})
 _statements = PreparedQuery(lambda profile_id: StatementSummary.objects.filter(profile_id=profile_id)
-                            .order_by("-period_end", "-imported_at", "-pk")[:1], profile_id=_MARKER)
+                            .order_by("-period_end", "-imported_at", "-pk")[:1], {"profile_id": ID_MARKER})
 _consents_not_withdrawn = PreparedQuery(lambda user_id: Consent.objects.filter(user_id=user_id, withdrawn_at__isnull=True)
-                                        .order_by("-granted_at", "-pk"), user_id=_MARKER)
+                                        .order_by("-granted_at", "-pk"), {"user_id": ID_MARKER})
 
 
 # A default meaning "not read by the caller: read it here" (None is a real answer, e.g. no statement).

@@ -21,7 +21,7 @@ Online scoring (`application_score`)
     profile's latest bank statement comes with it too. One more query reads the profile's finance
     lines with the product's price tiers (`_profile_lines_and_tier_rates`); those, the statement
     and the anomaly evidence are read afresh on every scoring, never cached. The hot queries are
-    compiled to SQL once per process (`scoring.prepared.PreparedQuery`), and the state change
+    compiled to SQL once per process (`config.prepared.PreparedQuery`), and the state change
     moves the already locked application (`application_transition(..., locked=True)`).
     Occupation income peers are kept per process for a minute in front of the shared cache.
 """
@@ -63,6 +63,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from config.errors import DomainError
+from config.prepared import PreparedQuery
 from customers import national_id
 from customers.audit import audit_record
 from customers.models import (
@@ -94,7 +95,6 @@ from scoring.models import (
     ScoringModelVersion,
     grade_bands_from_json,
 )
-from scoring.prepared import PreparedQuery
 from scoring.scorecard import (
     MAX_REASON_CODES,
     FeatureBinning,
