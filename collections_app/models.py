@@ -58,6 +58,10 @@ class ServicingPolicy(models.Model):
     approval_threshold = models.DecimalField(
         _("hardship approval threshold"), **MONEY, default=Decimal("1000"),
         help_text=_("Hardship measures above this amount need an approver's confirmation (never the requester)."))
+    money_approval_threshold = models.DecimalField(
+        _("money approval threshold"), **MONEY, default=Decimal("500"),
+        help_text=_("Payment reversals, back-dated postings and waivers of charges above this amount need a second "
+                    "person's confirmation (never the requester)."))
     max_extension_days = models.PositiveSmallIntegerField(_("longest due-date extension (days)"), default=90)
     max_reinstallment_months = models.PositiveSmallIntegerField(_("longest re-installment (months)"), default=36)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
@@ -69,6 +73,8 @@ class ServicingPolicy(models.Model):
             # One default row (product empty) and one row per product.
             models.UniqueConstraint(Coalesce("product", Value(0)), name="one_servicing_policy_per_product"),
             models.CheckConstraint(condition=Q(approval_threshold__gte=0), name="policy_threshold_non_negative"),
+            models.CheckConstraint(condition=Q(money_approval_threshold__gte=0),
+                                   name="policy_money_threshold_non_negative"),
         ]
 
     def __str__(self) -> str:
@@ -159,6 +165,9 @@ class InstallmentCharge(models.Model):
     penalty_interest = models.DecimalField(_("penalty interest accrued"), max_digits=20, decimal_places=6,
                                            default=ZERO)
     accrued_through = models.DateField(_("accrued through"))
+    waived = models.DecimalField(_("waived"), **MONEY, default=ZERO,
+                                 help_text=_("Taken off by explicit waivers (ChargeWaiver); the close of business "
+                                             "never charges it again."))
 
     class Meta:
         verbose_name = _("late charges")
@@ -191,7 +200,8 @@ class Payment(models.Model):
     plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="payments", verbose_name=_("plan"))
     amount = models.DecimalField(_("amount"), **MONEY)
     currency = models.CharField(_("currency"), max_length=3, default="CNY")
-    received_on = models.DateField(_("received on"))
+    received_on = models.DateField(_("value date"), help_text=_("When the money was received: allocation, interest, "
+                                   "days past due and lateness count from it (the booking time is `created_at`)."))
     channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
     idempotency_key = models.CharField(_("idempotency key"), max_length=100)
     request_fingerprint = models.CharField(max_length=64, editable=False)
@@ -210,7 +220,7 @@ class Payment(models.Model):
     reversed_at = models.DateTimeField(_("reversed"), null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")
-    created_at = models.DateTimeField(_("recorded"), default=timezone.now)
+    created_at = models.DateTimeField(_("booked"), default=timezone.now)
 
     class Meta:
         verbose_name = _("payment")
@@ -505,8 +515,13 @@ class ServicingRequest(models.Model):
         SETTLEMENT = "settlement", _("Settlement with discount")
         LEGAL = "legal", _("Escalation to legal action")
         WRITE_OFF = "write_off", _("Write-off")
+        CHARGE_WAIVER = "charge_waiver", _("Waiver of late charges")
+        PAYMENT_REVERSAL = "payment_reversal", _("Payment reversal")
+        BACKDATED_POST = "backdated_post", _("Back-dated payment posting")
 
     ALWAYS_FOUR_EYES = (Kind.SETTLEMENT, Kind.LEGAL, Kind.WRITE_OFF)
+    # Measures on money itself: a second person above ServicingPolicy.money_approval_threshold.
+    MONEY_KINDS = (Kind.CHARGE_WAIVER, Kind.PAYMENT_REVERSAL, Kind.BACKDATED_POST)
     CUSTOMER_KINDS = (Kind.PAYMENT_HOLIDAY, Kind.EARLY_PAYOFF, Kind.REINSTALLMENT)
 
     class Status(models.TextChoices):
@@ -578,3 +593,30 @@ class PlanSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.plan} {self.business_date} {self.bucket}"
+
+
+class ChargeWaiver(models.Model):
+    """One explicit waiver of late charges on one installment: the only way charges go down.
+
+    Shown to the customer and to staff beside the installment; made by a charge-waiver measure (or a
+    hardship measure that says it waives), confirmed by a second person above the policy's money
+    threshold.
+    """
+
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="charge_waivers")
+    installment = models.ForeignKey(Installment, on_delete=models.PROTECT, related_name="charge_waivers")
+    request = models.ForeignKey(ServicingRequest, null=True, blank=True, on_delete=models.SET_NULL,
+                                related_name="waivers")
+    amount = models.DecimalField(_("amount waived"), **MONEY)
+    reason = models.TextField(_("reason"))
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(_("waived"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("waiver of charges")
+        verbose_name_plural = _("waivers of charges")
+        ordering = ["-created_at", "-id"]
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="waiver_amount_positive")]
+
+    def __str__(self) -> str:
+        return f"{self.amount} waived on {self.installment}"

@@ -45,6 +45,14 @@ class LoanProduct(models.Model):
     early_payoff_rebate = models.BooleanField(_("early payoff refunds unearned interest"), default=True)
     early_payoff_fee_rate = models.DecimalField(_("early payoff fee (% of principal repaid)"), **RATE,
                                                 default=Decimal("0"))
+    early_payoff_discount_rate = models.DecimalField(
+        _("early payoff discount (% of the remaining interest)"), **RATE, default=Decimal("0"),
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text=_("A one-time prepayment offer: this share of the interest still charged in a payoff quote is "
+                    "taken off when the plan is paid off early within the window below."))
+    early_payoff_discount_months = models.PositiveSmallIntegerField(
+        _("early payoff discount window (months from disbursement)"), default=0,
+        help_text=_("The discount applies to payoffs within this many months of the disbursement; 0: any time."))
     promo_max_term_months = models.PositiveSmallIntegerField(
         _("0% promotion: longest term (months)"), default=0,
         help_text=_("Zero-interest plans are offered up to this term; 0 means no promotion."))
@@ -65,6 +73,8 @@ class LoanProduct(models.Model):
             models.CheckConstraint(condition=Q(max_term_months__gte=models.F("min_term_months")),
                                    name="product_term_range"),
             models.CheckConstraint(condition=Q(max_apr__gt=0) & Q(max_apr__lte=100), name="product_apr_cap_range"),
+            models.CheckConstraint(condition=Q(early_payoff_discount_rate__gte=0)
+                                   & Q(early_payoff_discount_rate__lte=100), name="product_payoff_discount_range"),
         ]
 
     def __str__(self) -> str:
@@ -407,7 +417,9 @@ class Installment(models.Model):
     status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.PENDING,
                               db_index=True)
     days_past_due = models.PositiveIntegerField(_("days past due"), default=0)
-    paid_at = models.DateTimeField(_("paid in full"), null=True, blank=True)
+    paid_at = models.DateTimeField(_("paid in full (booked)"), null=True, blank=True)
+    paid_on = models.DateField(_("paid in full (value date)"), null=True, blank=True,
+                               help_text=_("When the money that paid it off was received; lateness counts from this."))
 
     class Meta:
         verbose_name = _("installment")
