@@ -222,12 +222,12 @@ def close_day(day: date, *, timings: dict[str, float] | None = None) -> dict[str
         # 2. Ledgers for installments falling overdue on products that charge for lateness.
         run("charges_opened", f"""
             INSERT INTO {T.charge} (installment_id, plan_id, late_fee_amount, penalty_rate, cap_rate, grace_days,
-                                    late_fee_charged, late_fee_on, penalty_interest, accrued_through)
+                                    late_fee_charged, late_fee_on, penalty_interest, accrued_through, waived)
             SELECT i.id, i.plan_id, pr.late_fee_flat,
                    CASE WHEN pr.penalty_rate < pr.max_apr THEN pr.penalty_rate ELSE pr.max_apr END, pr.max_apr,
                    COALESCE((SELECT pol.late_fee_grace_days FROM {T.policy} pol WHERE pol.product_id = pr.id),
                             %(grace)s),
-                   0, NULL, 0, i.due_date
+                   0, NULL, 0, i.due_date, 0
             FROM {T.inst} i JOIN {T.plan} p ON p.id = i.plan_id JOIN {T.product} pr ON pr.id = p.product_id
             WHERE i.status IN {OPEN_IN} AND i.due_date < {D} AND p.state IN {LIVE_IN}
               AND (pr.late_fee_flat > 0 OR pr.penalty_rate > 0)
@@ -258,9 +258,10 @@ def close_day(day: date, *, timings: dict[str, float] | None = None) -> dict[str
         # 4. Overdue: DPD, and late charges within the legal cap (never reduced).
         I = T.inst  # noqa: N806, E741
         arrears = f"({I}.principal_due - {I}.principal_paid + {I}.interest_due - {I}.interest_paid)"
+        # Waivers (ChargeWaiver) come off what the ledger would charge, so a waived cent is never charged again.
         capped = sql.greatest(f"{I}.penalty_due", sql.least(
             "ROUND(c.late_fee_charged + c.penalty_interest, 2)",
-            f"ROUND(c.cap_rate * {arrears} * {sql.days(D, f'{I}.due_date')} / 36500.0, 2)"))
+            f"ROUND(c.cap_rate * {arrears} * {sql.days(D, f'{I}.due_date')} / 36500.0, 2)") + " - c.waived")
         run("installments_overdue", f"""
             UPDATE {I} SET status = 'overdue',
               days_past_due = {sql.days(D, f"{I}.due_date")},

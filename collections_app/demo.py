@@ -122,8 +122,8 @@ def _plan(customer: User, product: LoanProduct, pattern: tuple, n: int, officer)
     to_pay = rows if kind == "paid_off" else rows[:paid]
     for row in to_pay:
         services.payment_record(plan=plan, amount=row.amount_due, received_on=min(row.due_date, today),
-                                channel=Payment.Channel.OFFICER, idempotency_key=f"demo-{plan.number}-{row.number}",
-                                by=officer, reference=f"DEMO-{row.number}")
+                                channel=Payment.Channel.BANK_IMPORT, idempotency_key=f"bank:DEMO-{plan.number}-{row.number}",
+                                by=officer, reference=f"DEMO-{plan.number}-{row.number}")
     plan.refresh_from_db()
     return plan
 

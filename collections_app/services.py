@@ -1,5 +1,5 @@
-"""Verbs of servicing and collections: activate a plan, post and reverse payments, import bank
-receipts, change the schedule (prepayment, holiday, extension, re-installment, payoff, settlement),
+"""Verbs of servicing and collections: activate a plan, post and reverse payments (bank
+receipts are reconciled in bank_import.py), change the schedule (prepayment, holiday, extension, re-installment, payoff, settlement),
 move the loan along its states, and work collection cases.
 
 Every verb is one transaction. Rows are locked in one order: the plan, then its payments, then its
@@ -9,12 +9,10 @@ installments (`order_by("pk")`). Idempotency lives in unique constraints: a paym
 
 from __future__ import annotations
 
-import csv
+import calendar
 import hashlib
-import io
 import logging
 import secrets
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -132,7 +130,7 @@ def _live_open_rows(plan: Plan, *, lock: bool = False) -> list[Installment]:
 def _reopen(row: Installment, on_date: date) -> None:
     row.status = status_for(row.due_date, on_date)
     row.days_past_due = max((on_date - row.due_date).days, 0)
-    row.paid_at = None
+    row.paid_at = row.paid_on = None
 
 
 def _plan_number() -> str:
@@ -191,6 +189,90 @@ def _supersede(rows: list[Installment]) -> Decimal:
         row.status = Installment.Status.SUPERSEDED
     Installment.objects.bulk_update(rows, ["status"])
     return paid
+
+
+@dataclass
+class Carry:
+    """What became of the money paid on the rows a new version replaces; stored on the version
+    (`disclosure["carried"]`) so that every cent paid on a superseded row is accounted for:
+    `credited` went to the plan's credit balance, `netted` (by component) was taken off what the
+    replacing rows owe. Nothing else may happen to it."""
+
+    credited: Decimal = ZERO
+    netted: dict[str, Decimal] = field(default_factory=lambda: dict.fromkeys(PARTS, ZERO))
+    waived_charges: Decimal = ZERO
+
+    def credit(self, plan: Plan, rows: list[Installment]) -> None:
+        """Supersede `rows`; what was paid on them is credited to the plan."""
+        amount = _supersede(rows)
+        self.credited += amount
+        _credit(plan, amount)
+
+    def net(self, rows: list[Installment]) -> None:
+        """Supersede `rows`; the caller's replacing rows owe only what is unpaid of them."""
+        for row in rows:
+            for name in PARTS:
+                self.netted[name] += getattr(row, f"{name}_paid")
+        _supersede(rows)
+
+    def as_json(self) -> dict:
+        return {"credited": str(self.credited), "netted": {k: str(v) for k, v in self.netted.items()},
+                "waived_charges": str(self.waived_charges)}
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a plan stands on `on_date` against its current engine schedule.
+
+    `count` engine installments are behind the plan: those due by `on_date`, then those the customer
+    has already paid in full ahead of their due date (what was paid stays paid). The engine is asked
+    about `engine_date`: `on_date`, or the due date of the last installment paid ahead (no interest
+    has accrued on the next period before it starts). `kept` are the live rows a change of the future
+    keeps (arrears and paid rows); `ahead` are the current version's open rows after `count`, which a
+    new schedule replaces.
+    """
+
+    schedule: object
+    on_date: date
+    engine_date: date
+    count: int
+    kept: list[Installment]
+    ahead: list[Installment]
+
+    @property
+    def paid_ahead(self) -> Decimal:
+        """Money paid on the rows a new schedule would replace (it is credited back when it does)."""
+        return sum((r.amount_paid for r in self.ahead), ZERO)
+
+
+def plan_position(plan: Plan, on_date: date, *, lock: bool = False, schedule=None) -> Position | None:
+    """The plan's `Position` on `on_date`, or None for a plan whose current version is not an engine
+    schedule (a payoff or settlement version). `lock` locks the open rows (the caller holds the plan)."""
+    schedule = schedule or current_schedule(plan)
+    if schedule is None:
+        return None
+    version = current_version(plan)
+    live = Installment.objects.filter(plan=plan).exclude(status=Installment.Status.SUPERSEDED).order_by("pk")
+    if lock:
+        live = live.select_for_update()
+    live = list(live)
+    current = {r.number: r for r in live if r.version_id == version.pk}
+    count = _engine_due_count(schedule, on_date)
+    due = count
+    while count < len(schedule.installments):
+        row = current.get(schedule.installments[count].number)
+        if row is None or row.status != Installment.Status.PAID:
+            break
+        count += 1
+    engine_date = on_date if count == due else schedule.installments[count - 1].due_date
+    behind = {r.number for r in schedule.installments[:count]}
+    ahead = [r for r in live if r.version_id == version.pk and r.number not in behind
+             and r.status in OPEN_STATUSES]
+    kept = [r for r in live if r not in ahead]
+    ahead.sort(key=lambda r: (r.due_date, r.number))
+    kept.sort(key=lambda r: (r.due_date, r.number, r.pk))
+    return Position(schedule=schedule, on_date=on_date, engine_date=engine_date, count=count, kept=kept,
+                    ahead=ahead)
 
 
 def current_version(plan: Plan) -> ScheduleVersion:
@@ -318,7 +400,22 @@ def plan_refresh(*, plan: Plan, by, on_date: date | None = None, reason: str = "
     elif dpd == 0 and plan.state == Plan.State.OVERDUE:
         transition(plan, to=Plan.State.ACTIVE, by=by, reason=reason or "arrears cleared", allowed=Plan.TRANSITIONS)
         _cases_close(plan=plan, on_date=on_date, reason="cured")
+    _case_refresh(plan=plan, on_date=on_date)
     return plan
+
+
+def _case_refresh(*, plan: Plan, on_date: date) -> None:
+    """Bring the plan's open collection case up to date at once (days past due, bucket, amount overdue,
+    priority as the close of business computes it), so the queue reflects a payment or a measure."""
+    case = CollectionCase.objects.filter(plan=plan, status=CollectionCase.Status.OPEN).first()
+    if case is None:
+        return
+    overdue = sum((r.amount_outstanding for r in Installment.objects.filter(
+        plan=plan, status__in=OPEN_STATUSES, due_date__lt=on_date)), ZERO)
+    case.days_past_due, case.bucket, case.amount_overdue = plan.days_past_due, plan.bucket, overdue
+    case.priority = money(overdue / 100 + case.days_past_due * 2 + case.broken_promises * 25
+                          + (case.risk_pd or ZERO) * 100)
+    case.save(update_fields=["days_past_due", "bucket", "amount_overdue", "priority"])
 
 
 def _cases_close(*, plan: Plan, on_date: date, reason: str) -> None:
@@ -359,7 +456,7 @@ def _clean_amount(amount, unit: Decimal, field_name: str = "amount") -> Decimal:
 
 def payment_record(*, plan: Plan, amount, received_on: date | None = None, channel: str, idempotency_key: str,
                    by, reference: str = "", overpayment: str = Payment.Overpayment.CREDIT,
-                   as_of: date | None = None) -> Payment:
+                   as_of: date | None = None, intent=None) -> Payment:
     """Post a payment to `plan`, once per (plan, idempotency key).
 
     The same key with the same amount, date, channel and choice returns the first payment
@@ -369,9 +466,12 @@ def payment_record(*, plan: Plan, amount, received_on: date | None = None, chann
     due by `received_on` and the next installment, the rest kept as credit; with `reduce_term` /
     `reduce_installment` everything due, the rest prepaid through the engine (a new schedule version).
 
-    Who may post: the plan's customer (`self_service`), staff (`officer`, `bank_import`), the system
-    (`credit`, by=None). `as_of` is the business date the plan's state is judged on (default today;
-    the close of business passes its own date).
+    Who may post: the plan's customer (`self_service`) only with `intent`, an authorised
+    PaymentIntent of this plan and amount not yet posted (collections_app.intents: the money came
+    through the payment provider); staff (`officer`, `bank_import`); the system (`credit`, by=None).
+    `as_of` is the business date the plan's state is judged on (default today; the close of
+    business passes its own date). Every posted payment but `credit` queues the customer's receipt
+    once the transaction commits (collections_app.receipts).
     """
     if not idempotency_key or len(idempotency_key) > 100 or not idempotency_key.isprintable():
         raise DomainError("Send an Idempotency-Key of 1 to 100 printable characters.", field="idempotency_key")
@@ -379,9 +479,9 @@ def payment_record(*, plan: Plan, amount, received_on: date | None = None, chann
         raise DomainError("Unknown payment channel.", field="channel")
     if overpayment not in Payment.Overpayment.values:
         raise DomainError("Choose what to do with any overpayment.", field="overpayment")
-    _authorise_payment(plan=plan, channel=channel, by=by)
     unit = _unit(plan)
     amount = _clean_amount(amount, unit)
+    _authorise_payment(plan=plan, channel=channel, by=by, intent=intent, amount=amount)
     as_of = as_of or business_date()
     received_on = received_on or as_of
     fingerprint = _fingerprint(amount=amount, received_on=received_on, channel=channel, overpayment=overpayment)
@@ -401,12 +501,21 @@ def payment_record(*, plan: Plan, amount, received_on: date | None = None, chann
             raise
         return _replay(existing, fingerprint)
     payment.replayed = False
+    if channel != Payment.Channel.CREDIT:
+        from collections_app.receipts import receipt_queue_on_commit
+
+        receipt_queue_on_commit(payment)
     return payment
 
 
-def _authorise_payment(*, plan: Plan, channel: str, by) -> None:
+def _authorise_payment(*, plan: Plan, channel: str, by, intent=None, amount: Decimal | None = None) -> None:
     if channel == Payment.Channel.SELF_SERVICE:
-        allowed = getattr(by, "pk", None) == plan.customer_id
+        from collections_app.models import PaymentIntent
+
+        # A customer's money comes only through the payment provider: an authorised, unposted intent.
+        allowed = (getattr(by, "pk", None) == plan.customer_id and isinstance(intent, PaymentIntent)
+                   and intent.plan_id == plan.pk and intent.status == PaymentIntent.Status.AUTHORISED
+                   and intent.payment_id is None and intent.amount == amount)
     elif channel == Payment.Channel.CREDIT:
         allowed = by is None or _has_role(by, *STAFF_PAYMENT_ROLES)
     else:
@@ -416,10 +525,15 @@ def _authorise_payment(*, plan: Plan, channel: str, by) -> None:
 
 
 def _payment_post(*, plan: Plan, amount: Decimal, received_on: date, channel: str, key: str, fingerprint: str, by,
-                  reference: str, overpayment: str, today: date) -> Payment:
+                  reference: str, overpayment: str, today: date, approved: bool = False) -> Payment:
     if not plan_takes_payment(plan, channel):
         raise DomainError(f"The plan is {plan.get_state_display().lower()}; it takes no more payments.",
                           field="plan", code="plan_closed")
+    if (channel == Payment.Channel.OFFICER and received_on < today and not approved
+            and amount > policy_for(plan.product).money_approval_threshold):
+        raise DomainError(
+            f"A back-dated posting above {policy_for(plan.product).money_approval_threshold} needs a second "
+            "person: ask for it to be confirmed.", field="received_on", code="needs_approval")
     recovery = plan.state == Plan.State.WRITTEN_OFF
     if recovery and overpayment != Payment.Overpayment.CREDIT:
         raise DomainError("A written-off plan cannot be prepaid; post the recovery as a plain payment.",
@@ -432,16 +546,13 @@ def _payment_post(*, plan: Plan, amount: Decimal, received_on: date, channel: st
         raise DomainError("The credit balance is smaller than the amount.", field="amount")
     rows = _live_open_rows(plan, lock=True)
     prepaying = overpayment != Payment.Overpayment.CREDIT
-    schedule = None
-    engine_due = 0
+    position = None
     if prepaying:
-        schedule = current_schedule(plan)
-        if schedule is None:
+        position = plan_position(plan, received_on)
+        if position is None:
             raise DomainError("This plan is settling; a prepayment is not possible now.", field="overpayment")
-        engine_due = _engine_due_count(schedule, received_on)
-        due_numbers = {r.number for r in schedule.installments[:engine_due]}
-        current_id = current_version(plan).pk
-        scope = [r for r in rows if r.due_date <= received_on or (r.version_id == current_id and r.number in due_numbers)]
+        ahead = {r.pk for r in position.ahead}
+        scope = [r for r in rows if r.pk not in ahead]  # the arrears; the rest is prepaid
     elif recovery:  # everything a written-off plan still owes is due
         scope = rows
     else:
@@ -449,6 +560,9 @@ def _payment_post(*, plan: Plan, amount: Decimal, received_on: date, channel: st
         next_due = min(upcoming) if upcoming else None
         scope = [r for r in rows if r.due_date <= received_on or r.due_date == next_due]
     policy = policy_for(plan.product)
+    if received_on < today:
+        _charges_before_value_date_waive(plan=plan, rows=scope, received_on=received_on,
+                                         grace_days=policy.late_fee_grace_days, by=by)
     result = allocation.allocate(
         amount, [allocation.Due(r.pk, r.due_date, r.number, outstanding_parts(r)) for r in scope],
         order=policy.allocation_order, mode=policy.allocation_mode,
@@ -464,25 +578,27 @@ def _payment_post(*, plan: Plan, amount: Decimal, received_on: date, channel: st
     record_changes = any(row.status == Installment.Status.OVERDUE for row in touched)
     for row in touched:
         if row.amount_outstanding <= 0:
-            row.status, row.paid_at = Installment.Status.PAID, now
+            row.status, row.paid_at, row.paid_on = Installment.Status.PAID, now, received_on
             row.days_past_due = max((received_on - row.due_date).days, 0)
             record_changes = True
     Installment.objects.bulk_update(
         list(touched), ["principal_paid", "interest_paid", "fee_paid", "penalty_paid", "status", "paid_at",
-                        "days_past_due"])
+                        "paid_on", "days_past_due"])
     credited = prepaid = ZERO
     version = None
     remainder = result.remainder
     if remainder and prepaying:
         try:
-            new_schedule = prepay(schedule, received_on, remainder, mode=overpayment)
+            new_schedule = prepay(position.schedule, position.engine_date, remainder, mode=overpayment)
         except ScheduleError as error:
             raise DomainError(f"The prepayment cannot be applied: {error}. For a full repayment ask for an "
                               "early payoff quote.", field="amount", code="prepayment")
-        superseded = [r for r in rows if r.version_id == current_version(plan).pk and r.number > (
-            schedule.installments[engine_due - 1].number if engine_due else 0) and r.status in OPEN_STATUSES]
-        credited += _supersede(superseded)
+        carry = Carry()
+        carry.credit(plan, [r for r in rows if r.pk in ahead and r.status in OPEN_STATUSES])
+        prepaid_principal = _principal_behind(position.schedule, position.count) - _principal_rows(new_schedule)
         version = _version_create(plan=plan, schedule=new_schedule, by=by, on_date=today,
+                                  disclosure={"carried": carry.as_json(), "prepaid_principal": str(prepaid_principal),
+                                              "prepaid_interest": str(remainder - prepaid_principal)},
                                   reason=f"prepayment of {remainder} ({overpayment.replace('_', ' ')})")
         prepaid = remainder
     elif remainder:
@@ -540,57 +656,98 @@ def payment_reverse(*, payment: Payment, by, reason: str) -> Payment:
     """Reverse a posted payment (a bounced transfer, a mistake): what it paid is owed again, its credit
     is taken back, a prepayment's schedule version is undone by restoring the previous one.
 
-    Refused for a closed plan, after a later schedule change, and when its credit has been used.
+    Maker-checker: a payment above the servicing policy's `money_approval_threshold` is not reversed
+    at once; a pending `payment_reversal` request waits for a second person (an approver other than
+    the requester, `request_decide`). Returns the payment (still posted while the request waits;
+    `payment.reversal_request` is that request). Refused for a closed plan, after a later schedule
+    change, and when its credit has been used.
     """
     reason = (reason or "").strip()
     if not reason:
         raise DomainError("Say why the payment is reversed.", field="reason")
     if not _has_role(by, *REVERSAL_ROLES):
         raise DomainError("Your role cannot reverse payments.", field="payment", code="forbidden")
-    today = business_date()
     with transaction.atomic():
         plan = Plan.objects.select_for_update().select_related("product", "application").get(pk=payment.plan_id)
         payment = Payment.objects.select_for_update().get(pk=payment.pk)
-        if payment.state != Payment.State.POSTED:
-            raise DomainError("This payment is already reversed.", field="payment", code="already_reversed")
-        if plan.state not in REVERSIBLE_STATES:
-            raise DomainError(f"The plan is {plan.get_state_display().lower()}; its payments cannot be reversed.",
-                              field="payment", code="plan_closed")
-        allocations = list(payment.allocations.all())
-        rows = {r.pk: r for r in Installment.objects.select_for_update().filter(
-            pk__in=[a.installment_id for a in allocations]).order_by("pk")}
-        if any(r.status == Installment.Status.SUPERSEDED for r in rows.values()) and not payment.schedule_version_id:
-            raise DomainError("The schedule has changed since this payment; reverse the change first.",
-                              field="payment", code="schedule_changed")
-        if payment.schedule_version_id:
-            _prepayment_undo(plan=plan, payment=payment, by=by, today=today)
-        if payment.credited_amount:
-            if plan.credit_balance < payment.credited_amount:
-                raise DomainError("The credit from this payment has already been used; reverse the credit "
-                                  "application first.", field="payment", code="credit_used")
-            plan.credit_balance -= payment.credited_amount
-        if payment.channel == Payment.Channel.CREDIT:
-            plan.credit_balance += payment.amount
-        plan.save(update_fields=["credit_balance"])
-        for part in allocations:
-            row = rows[part.installment_id]
-            name = f"{part.component}_paid"
-            setattr(row, name, getattr(row, name) - part.amount)
-            if row.status != Installment.Status.SUPERSEDED:
-                _reopen(row, today)
-        Installment.objects.bulk_update(
-            list(rows.values()), ["principal_paid", "interest_paid", "fee_paid", "penalty_paid", "status",
-                                  "paid_at", "days_past_due"])
-        payment.state, payment.reversal_reason = Payment.State.REVERSED, reason
-        payment.reversed_by, payment.reversed_at = by, timezone.now()
-        payment.save(update_fields=["state", "reversal_reason", "reversed_by", "reversed_at"])
-        PromiseToPay.objects.filter(plan=plan, state=PromiseToPay.State.KEPT).update(
-            state=PromiseToPay.State.OPEN, resolved_on=None)
-        _promises_settle(plan=plan)
-        plan_refresh(plan=plan, by=by, on_date=today, reason=f"payment {payment.pk} reversed")
-        repayment_record_refresh(customer_ids=[plan.customer_id])
-        audit_record(actor=by, action="payment.reverse", target=plan, reason=reason, data={
-            "payment": payment.pk, "amount": str(payment.amount)})
+        _payment_reversible(plan=plan, payment=payment)
+        needs_approval = payment.amount > policy_for(plan.product).money_approval_threshold
+        request = _money_request_create(plan=plan, kind=ServicingRequest.Kind.PAYMENT_REVERSAL, by=by, reason=reason,
+                                        params={"payment": payment.pk}, amount=payment.amount,
+                                        needs_approval=needs_approval)
+        if not needs_approval:
+            _request_apply(request=request, plan=plan, by=by, note="within the officer's authority")
+        payment.refresh_from_db()
+    payment.reversal_request = request
+    return payment
+
+
+def _payment_reversible(*, plan: Plan, payment: Payment) -> None:
+    if payment.state != Payment.State.POSTED:
+        raise DomainError("This payment is already reversed.", field="payment", code="already_reversed")
+    if plan.state not in REVERSIBLE_STATES:
+        raise DomainError(f"The plan is {plan.get_state_display().lower()}; its payments cannot be reversed.",
+                          field="payment", code="plan_closed")
+
+
+def _money_request_create(*, plan: Plan, kind: str, by, reason: str, params: dict, amount: Decimal,
+                          needs_approval: bool) -> ServicingRequest:
+    """A staff request on money (reversal, back-dated posting) recorded before it applies or waits."""
+    case = CollectionCase.objects.filter(plan=plan, status=CollectionCase.Status.OPEN).first()
+    try:
+        with transaction.atomic():
+            request = ServicingRequest.objects.create(
+                plan=plan, case=case, kind=kind, origin=ServicingRequest.Origin.STAFF, params=params, amount=amount,
+                needs_approval=needs_approval, reason=reason, requested_by=by)
+    except IntegrityError:
+        raise DomainError("The same request is already waiting for a decision.", field="kind",
+                          code="duplicate_request")
+    audit_record(actor=by, action="servicing_request.create", target=plan, reason=reason, data={
+        "request": request.pk, "kind": kind, "params": params, "amount": str(amount),
+        "needs_approval": needs_approval})
+    return request
+
+
+def _payment_reverse_apply(*, plan: Plan, payment_id: int, by, reason: str) -> Payment:
+    """Reverse the payment; the caller holds the plan's lock (see payment_reverse)."""
+    today = business_date()
+    payment = Payment.objects.select_for_update().get(pk=payment_id)
+    _payment_reversible(plan=plan, payment=payment)
+    allocations = list(payment.allocations.all())
+    rows = {r.pk: r for r in Installment.objects.select_for_update().filter(
+        pk__in=[a.installment_id for a in allocations]).order_by("pk")}
+    if any(r.status == Installment.Status.SUPERSEDED for r in rows.values()) and not payment.schedule_version_id:
+        raise DomainError("The schedule has changed since this payment; reverse the change first.",
+                          field="payment", code="schedule_changed")
+    if payment.schedule_version_id:
+        _prepayment_undo(plan=plan, payment=payment, by=by, today=today)
+    if payment.credited_amount:
+        if plan.credit_balance < payment.credited_amount:
+            raise DomainError("The credit from this payment has already been used; reverse the credit "
+                              "application first.", field="payment", code="credit_used")
+        plan.credit_balance -= payment.credited_amount
+    if payment.channel == Payment.Channel.CREDIT:
+        plan.credit_balance += payment.amount
+    plan.save(update_fields=["credit_balance"])
+    for part in allocations:
+        row = rows[part.installment_id]
+        name = f"{part.component}_paid"
+        setattr(row, name, getattr(row, name) - part.amount)
+        if row.status != Installment.Status.SUPERSEDED:
+            _reopen(row, today)
+    Installment.objects.bulk_update(
+        list(rows.values()), ["principal_paid", "interest_paid", "fee_paid", "penalty_paid", "status",
+                              "paid_at", "paid_on", "days_past_due"])
+    payment.state, payment.reversal_reason = Payment.State.REVERSED, reason
+    payment.reversed_by, payment.reversed_at = by, timezone.now()
+    payment.save(update_fields=["state", "reversal_reason", "reversed_by", "reversed_at"])
+    PromiseToPay.objects.filter(plan=plan, state=PromiseToPay.State.KEPT).update(
+        state=PromiseToPay.State.OPEN, resolved_on=None)
+    _promises_settle(plan=plan)
+    plan_refresh(plan=plan, by=by, on_date=today, reason=f"payment {payment.pk} reversed")
+    repayment_record_refresh(customer_ids=[plan.customer_id])
+    audit_record(actor=by, action="payment.reverse", target=plan, reason=reason, data={
+        "payment": payment.pk, "amount": str(payment.amount)})
     return payment
 
 
@@ -612,9 +769,21 @@ def _prepayment_undo(*, plan: Plan, payment: Payment, by, today: date) -> None:
                               code="credit_used")
         plan.credit_balance -= paid_back  # the restored rows keep what was paid on them
     _supersede(list(created.installments.filter(status__in=OPEN_STATUSES)))
+    # The paid parts credited when the prepayment replaced these rows come back off the credit and
+    # are netted from the restored rows; the principal the prepayment repaid is owed again.
+    netted = {name: sum((getattr(r, f"{name}_paid") for r in restored), ZERO) for name in PARTS}
+    undone = created.disclosure or {}
+    disclosure = {k: v for k, v in (previous.disclosure or {}).items()
+                  if k not in ("carried", "capitalised", "prepaid_principal", "prepaid_interest", "carried_charges")}
+    disclosure.update({
+        "carried": {"credited": str(-paid_back), "netted": {k: str(v) for k, v in netted.items()},
+                    "waived_charges": "0"},
+        "prepaid_principal": str(-Decimal(undone.get("prepaid_principal", "0"))),
+        "prepaid_interest": str(-Decimal(undone.get("prepaid_interest", "0"))),
+    })
     _version_create(
         plan=plan, schedule=None, by=by, on_date=today, reason=f"payment {payment.pk} reversed: prepayment undone",
-        terms=previous.terms, disclosure=previous.disclosure,
+        terms=previous.terms, disclosure=disclosure,
         rows=[{"number": r.number, "due_date": r.due_date, "principal_due": r.principal_due - r.principal_paid,
                "interest_due": r.interest_due - r.interest_paid, "fee_due": r.fee_due - r.fee_paid,
                "penalty_due": r.penalty_due - r.penalty_paid} for r in restored],
@@ -637,140 +806,16 @@ def plan_apply_credit(*, plan: Plan, on_date: date, by=None) -> Payment | None:
                           idempotency_key=key, by=by, reference="credit balance applied", as_of=on_date)
 
 
-# --- Bank receipts import ------------------------------------------------------------------------
-
-class PaymentImportError(DomainError):
-    """The file was refused as a whole; `errors` lists every problem with its line number."""
-
-    def __init__(self, errors: list[str]):
-        super().__init__("; ".join(errors[:20]) + (" ..." if len(errors) > 20 else ""), field="file",
-                         code="import_refused")
-        self.errors = errors
-
-
-@dataclass
-class ImportResult:
-    lines: int = 0
-    posted: list[Payment] = field(default_factory=list)
-    replayed: int = 0
-
-
-_HEADERS = {
-    "plan_number": "plan_number", "plan": "plan_number", "plan number": "plan_number",
-    "amount": "amount", "date": "received_on", "received_on": "received_on", "value date": "received_on",
-    "reference": "reference", "ref": "reference",
-}
-
-
-def _malformed_csv(error: csv.Error, reader: csv.DictReader) -> PaymentImportError:
-    line = max(reader.reader.line_num, 1)
-    if "field limit" in str(error):
-        return PaymentImportError([f"line {line}: a cell is longer than {csv.field_size_limit():,} characters; "
-                                   "this is not a bank receipts CSV"])
-    return PaymentImportError([f"line {line}: not valid CSV ({error})"])
-
-
-def _csv_rows(reader: csv.DictReader) -> Iterator[dict]:
-    """The rows of `reader`; a csv.Error (a cell over csv's field limit, in practice) refuses the file."""
-    try:
-        yield from reader
-    except csv.Error as error:
-        raise _malformed_csv(error, reader)
-
-
-def payments_import_csv(*, text: str, by) -> ImportResult:
-    """Post a bank's receipts CSV (plan number, amount, date YYYY-MM-DD, reference) all or nothing.
-
-    Every line is checked first; any problem refuses the whole file with line-numbered errors
-    (PaymentImportError). A line's idempotency key is its bank reference, so importing the same
-    file again posts nothing twice.
-    """
-    if not _has_role(by, *STAFF_PAYMENT_ROLES):
-        raise DomainError("Your role cannot import payments.", field="file", code="forbidden")
-    text = text.lstrip("\ufeff")
-    reader = csv.DictReader(io.StringIO(text))
-    try:
-        fieldnames = reader.fieldnames or []
-    except csv.Error as error:
-        raise _malformed_csv(error, reader)
-    columns = {(_HEADERS.get((h or "").strip().lower())): h for h in fieldnames}
-    missing = [c for c in ("plan_number", "amount", "received_on", "reference") if c not in columns]
-    if missing:
-        raise PaymentImportError([f"line 1: missing column(s): {', '.join(missing)} "
-                                  "(expected plan_number, amount, date, reference)"])
-    errors: list[str] = []
-    lines = []
-    seen: dict[str, int] = {}
-    today = business_date()
-    plans = {}
-    for number, raw in enumerate(_csv_rows(reader), start=2):
-        if not any((v or "").strip() for v in raw.values() if isinstance(v, str)):
-            continue
-        value = {k: (raw.get(h) or "").strip() for k, h in columns.items()}
-        plan_number = value["plan_number"].upper()
-        if plan_number not in plans:
-            plans[plan_number] = Plan.objects.select_related("product").filter(number=plan_number).first()
-        plan = plans[plan_number]
-        problems = []
-        posted_before = plan is not None and Payment.objects.filter(
-            plan=plan, idempotency_key=f"bank:{value['reference']}").exists()
-        if plan is None:
-            problems.append(f"no plan numbered '{value['plan_number']}'")
-        elif not plan_takes_payment(plan, Payment.Channel.BANK_IMPORT) and not posted_before:
-            problems.append(f"plan {plan.number} is {plan.state} and takes no payments")
-        try:
-            amount = _clean_amount(value["amount"], _unit(plan) if plan else CENT)
-        except DomainError as error:
-            problems.append(f"amount '{value['amount']}': {error.message}")
-            amount = None
-        try:
-            received_on = date.fromisoformat(value["received_on"])
-            if received_on > today:
-                problems.append("the date is in the future")
-            elif plan and received_on < plan.disbursement_date:
-                problems.append("the date is before the plan started")
-        except ValueError:
-            problems.append(f"date '{value['received_on']}' is not YYYY-MM-DD")
-            received_on = None
-        reference = value["reference"]
-        if not reference:
-            problems.append("the reference is empty")
-        elif len(reference) > 90:
-            problems.append("the reference is longer than 90 characters")
-        elif reference in seen:
-            problems.append(f"reference '{reference}' is also on line {seen[reference]}")
-        else:
-            seen[reference] = number
-        if problems:
-            errors.extend(f"line {number}: {p}" for p in problems)
-        else:
-            lines.append((number, plan, amount, received_on, reference))
-    if errors:
-        raise PaymentImportError(errors)
-    if not lines:
-        raise PaymentImportError(["the file has no payment lines"])
-    result = ImportResult(lines=len(lines))
-    with transaction.atomic():
-        for number, plan, amount, received_on, reference in sorted(lines, key=lambda x: (x[1].pk, x[3], x[0])):
-            try:
-                payment = payment_record(plan=plan, amount=amount, received_on=received_on,
-                                         channel=Payment.Channel.BANK_IMPORT, idempotency_key=f"bank:{reference}",
-                                         by=by, reference=reference)
-            except DomainError as error:
-                raise PaymentImportError([f"line {number}: {error.message}"])
-            if payment.replayed:
-                result.replayed += 1
-            else:
-                result.posted.append(payment)
-        audit_record(actor=by, action="payment.import", data={
-            "lines": result.lines, "posted": len(result.posted), "replayed": result.replayed})
-    return result
-
-
 # --- Quotes --------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class PlanPayoff:
+    """What settles a plan on `on_date`; `total` is what the customer pays, valid until `valid_until`.
+
+    total = arrears + outstanding_principal + accrued_interest + early_payoff_fee
+            - early_payoff_discount - discount - paid_ahead - credit
+    """
+
     on_date: date
     arrears: Decimal
     outstanding_principal: Decimal
@@ -781,12 +826,37 @@ class PlanPayoff:
     credit: Decimal
     total: Decimal
     currency: str
+    early_payoff_discount: Decimal = ZERO
+    paid_ahead: Decimal = ZERO
+    valid_until: date | None = None
+
+
+def early_payoff_discount(*, plan: Plan, on_date: date, interest: Decimal) -> Decimal:
+    """The product's one-time prepayment offer (seed article 001): `early_payoff_discount_rate` percent
+    of the interest still charged in a payoff quote, for payoffs within `early_payoff_discount_months`
+    of the disbursement (0: any time). Rounded half up to the currency unit."""
+    product = plan.product
+    rate = product.early_payoff_discount_rate or ZERO
+    if rate <= 0 or interest <= 0:
+        return ZERO
+    months = product.early_payoff_discount_months
+    if months:
+        start = plan.disbursement_date
+        month = start.month - 1 + months
+        year, month = start.year + month // 12, month % 12 + 1
+        end = date(year, month, min(start.day, calendar.monthrange(year, month)[1]))
+        if on_date > end:
+            return ZERO
+    return min(money(interest * rate / 100, _unit(plan)), interest)
 
 
 def plan_payoff_quote(*, plan: Plan, on_date: date, discount: Decimal = ZERO) -> PlanPayoff:
-    """What settles the plan on `on_date`: the arrears (with late charges) plus the engine's payoff
-    quote of the current schedule (unearned interest rebated when the product says so, the product's
-    early payoff fee), less any discount and the credit balance."""
+    """What settles the plan on `on_date`, from its true state on that date (`plan_position`): the
+    arrears still unpaid (late charges included) plus, from the current schedule, the principal not
+    yet due net of installments paid ahead, the interest accrued to the date (unearned interest
+    rebated when the product says so) and the product's early payoff fee; less the product's early
+    payoff discount, any `discount`, money already paid on the installments the payoff replaces,
+    and the credit balance. Valid for `on_date` only (interest accrues daily)."""
     today = business_date()
     if on_date < today:
         raise DomainError("Choose today or a later date.", field="on_date")
@@ -794,33 +864,32 @@ def plan_payoff_quote(*, plan: Plan, on_date: date, discount: Decimal = ZERO) ->
         raise DomainError("A quote can be at most 90 days ahead.", field="on_date")
     if plan.state not in PAYABLE_STATES:
         raise DomainError("The plan is closed.", field="plan", code="plan_closed")
-    rows = _live_open_rows(plan)
-    schedule = current_schedule(plan)
     product = plan.product
     zero = ZERO
-    if schedule is None:
-        total = sum((r.amount_outstanding for r in rows), zero)
-        arrears, principal, accrued, rebate, fee = total, zero, zero, zero, zero
+    position = plan_position(plan, on_date)
+    if position is None:
+        total = sum((r.amount_outstanding for r in _live_open_rows(plan)), zero)
+        arrears, principal, accrued, rebate, fee, paid_ahead = total, zero, zero, zero, zero, zero
     else:
-        due = _engine_due_count(schedule, on_date)
-        due_numbers = {r.number for r in schedule.installments[:due]}
-        current_id = current_version(plan).pk
-        arrears = sum((r.amount_outstanding for r in rows
-                       if r.due_date <= on_date or r.version_id != current_id or r.number in due_numbers), zero)
+        arrears = sum((r.amount_outstanding for r in position.kept if r.status in OPEN_STATUSES), zero)
         try:
-            quote = payoff_quote(schedule, on_date, rebate_unearned_interest=product.early_payoff_rebate,
+            quote = payoff_quote(position.schedule, position.engine_date,
+                                 rebate_unearned_interest=product.early_payoff_rebate,
                                  early_payoff_fee_rate=product.early_payoff_fee_rate)
         except ScheduleError as error:
             raise _schedule_error(error, "on_date")
         principal = quote.outstanding_principal
         accrued = quote.accrued_interest + quote.unearned_interest - quote.interest_rebate
-        rebate, fee = quote.interest_rebate, quote.early_payoff_fee
-    gross = arrears + principal + accrued + fee
+        rebate, fee, paid_ahead = quote.interest_rebate, quote.early_payoff_fee, position.paid_ahead
+    offer = early_payoff_discount(plan=plan, on_date=on_date, interest=accrued)
+    gross = arrears + principal + accrued + fee - offer
     discount = min(max(Decimal(discount), zero), gross)
-    credit = min(plan.credit_balance, gross - discount)
+    paid_ahead = min(paid_ahead, gross - discount)
+    credit = min(plan.credit_balance, gross - discount - paid_ahead)
     return PlanPayoff(on_date=on_date, arrears=arrears, outstanding_principal=principal, accrued_interest=accrued,
                       interest_rebate=rebate, early_payoff_fee=fee, discount=discount, credit=credit,
-                      total=gross - discount - credit, currency=plan.currency)
+                      total=gross - discount - paid_ahead - credit, currency=plan.currency,
+                      early_payoff_discount=offer, paid_ahead=paid_ahead, valid_until=on_date)
 
 
 # --- Servicing requests and hardship measures ----------------------------------------------------------
@@ -899,6 +968,15 @@ def _request_validate(*, plan: Plan, kind: str, params: dict) -> tuple[dict, Dec
             raise DomainError(f"The discount must be more than 0 and less than {outstanding.total}.", field="discount")
         return {"on_date": on_date.isoformat(), "discount": str(money(discount)),
                 "settlement_amount": str(outstanding.total - money(discount))}, money(discount), None, None
+    if kind == kinds.CHARGE_WAIVER:
+        unpaid = sum((r.penalty_due - r.penalty_paid for r in _live_open_rows(plan)), ZERO)
+        if not unpaid:
+            raise DomainError("No late charges are unpaid on this plan.", field="amount", code="no_charges")
+        raw = params.get("amount")
+        amount = unpaid if raw in (None, "") else _clean_amount(raw, _unit(plan))
+        if amount > unpaid:
+            raise DomainError(f"At most {unpaid} of late charges is unpaid.", field="amount")
+        return {"amount": str(amount)}, amount, None, None
     if kind in (kinds.LEGAL, kinds.WRITE_OFF):
         if plan.state not in (Plan.State.OVERDUE, Plan.State.RESTRUCTURED, Plan.State.IN_LEGAL):
             raise DomainError("Only an overdue plan can be escalated or written off.", field="kind",
@@ -931,7 +1009,9 @@ def request_create(*, plan: Plan, kind: str, by, reason: str, params: dict | Non
         if plan.state not in PAYABLE_STATES:
             raise DomainError("The plan is closed.", field="plan", code="plan_closed")
         clean, amount, starts, ends = _request_validate(plan=plan, kind=kind, params=params or {})
-        threshold = policy_for(plan.product).approval_threshold
+        policy = policy_for(plan.product)
+        threshold = (policy.money_approval_threshold if kind in ServicingRequest.MONEY_KINDS
+                     else policy.approval_threshold)
         needs_approval = (origin == ServicingRequest.Origin.CUSTOMER or kind in ServicingRequest.ALWAYS_FOUR_EYES
                           or amount > threshold)
         if case is None:
@@ -987,28 +1067,36 @@ def request_decide(*, request: ServicingRequest, by, approve: bool, note: str = 
     return request
 
 
+def _request_version(*, request: ServicingRequest, plan: Plan, by, today: date) -> ScheduleVersion:
+    """The schedule version a holiday, payoff, settlement, extension or re-installment makes."""
+    kinds = ServicingRequest.Kind
+    kind, params = request.kind, request.params
+    counter = " (counter-offer)" if params.get("counter_offer") else ""
+    if kind == kinds.PAYMENT_HOLIDAY:
+        return _holiday_apply(plan=plan, request=request, by=by, today=today, counter=counter)
+    if kind == kinds.EARLY_PAYOFF:
+        return _payoff_version(plan=plan, on_date=date.fromisoformat(params["on_date"]), by=by,
+                               today=today, reason=f"early payoff on {params['on_date']}{counter}")
+    if kind == kinds.SETTLEMENT:
+        return _payoff_version(plan=plan, on_date=date.fromisoformat(params["on_date"]), by=by,
+                               today=today, discount=Decimal(params["discount"]), settle_all=True,
+                               reason=f"settlement with a discount of {params['discount']}{counter}")
+    if kind == kinds.EXTENSION:
+        version = _extension_apply(plan=plan, days=int(params["days"]), by=by, today=today, counter=counter)
+        _restructured(plan=plan, by=by, reason=f"due-date extension{counter}")
+        return version
+    version = _reinstallment_apply(plan=plan, months=int(params["months"]), by=by, today=today, counter=counter)
+    _restructured(plan=plan, by=by, reason=f"re-installment over {params['months']} months{counter}")
+    return version
+
+
 def _request_apply(*, request: ServicingRequest, plan: Plan, by, note: str) -> None:
     kinds = ServicingRequest.Kind
     today = business_date()
-    counter = " (counter-offer)" if request.params.get("counter_offer") else ""
     version = None
     kind = request.kind
-    if kind == kinds.PAYMENT_HOLIDAY:
-        version = _holiday_apply(plan=plan, request=request, by=by, today=today, counter=counter)
-    elif kind == kinds.EARLY_PAYOFF:
-        version = _payoff_version(plan=plan, on_date=date.fromisoformat(request.params["on_date"]), by=by,
-                                  today=today, reason=f"early payoff on {request.params['on_date']}{counter}")
-    elif kind == kinds.SETTLEMENT:
-        version = _payoff_version(plan=plan, on_date=date.fromisoformat(request.params["on_date"]), by=by,
-                                  today=today, discount=Decimal(request.params["discount"]), settle_all=True,
-                                  reason=f"settlement with a discount of {request.params['discount']}{counter}")
-    elif kind == kinds.EXTENSION:
-        version = _extension_apply(plan=plan, days=int(request.params["days"]), by=by, today=today, counter=counter)
-        _restructured(plan=plan, by=by, reason=f"due-date extension{counter}")
-    elif kind == kinds.REINSTALLMENT:
-        version = _reinstallment_apply(plan=plan, months=int(request.params["months"]), by=by, today=today,
-                                       counter=counter)
-        _restructured(plan=plan, by=by, reason=f"re-installment over {request.params['months']} months{counter}")
+    if kind in SCHEDULE_KINDS:
+        version = _request_version(request=request, plan=plan, by=by, today=today)
     elif kind == kinds.INTEREST_FREEZE:
         pass  # the close of business reads applied freezes: no late charges accrue in the period
     elif kind == kinds.LEGAL:
@@ -1021,6 +1109,12 @@ def _request_apply(*, request: ServicingRequest, plan: Plan, by, note: str) -> N
                 legal_reference=reference)
     elif kind == kinds.WRITE_OFF:
         _write_off(plan=plan, by=by, request=request, today=today)
+    elif kind == kinds.PAYMENT_REVERSAL:
+        _payment_reverse_apply(plan=plan, payment_id=int(request.params["payment"]), by=by, reason=request.reason)
+    elif kind == kinds.BACKDATED_POST:
+        _backdated_post_apply(plan=plan, request=request)
+    elif kind == kinds.CHARGE_WAIVER:
+        _charges_waive(plan=plan, request=request, by=by, today=today)
     request.status = ServicingRequest.Status.APPLIED
     request.decided_by = by if request.needs_approval else request.requested_by
     request.decided_at, request.decision_note, request.schedule_version = timezone.now(), note, version
@@ -1030,6 +1124,163 @@ def _request_apply(*, request: ServicingRequest, plan: Plan, by, note: str) -> N
         "schedule_version": version.version if version else None})
     if plan.state in PAYABLE_STATES:
         plan_refresh(plan=plan, by=by, on_date=today, reason=f"{request.get_kind_display()} applied")
+
+
+def _charges_waive(*, plan: Plan, request: ServicingRequest, by, today: date) -> Decimal:
+    """Waive `request.params["amount"]` of unpaid late charges, oldest installment first: each cut is a
+    ChargeWaiver line (shown to the customer and staff) and is added to the installment's charge
+    ledger as waived, so the close of business never charges it again. Returns the amount waived."""
+    from collections_app.models import ChargeWaiver
+
+    left = Decimal(request.params["amount"])
+    waived = ZERO
+    for row in _live_open_rows(plan, lock=True):
+        cut = min(left, row.penalty_due - row.penalty_paid)
+        if cut <= 0:
+            continue
+        row.penalty_due -= cut
+        if row.amount_outstanding <= 0:
+            row.status, row.paid_at, row.paid_on = Installment.Status.PAID, timezone.now(), today
+        row.save(update_fields=["penalty_due", "status", "paid_at", "paid_on"])
+        InstallmentCharge.objects.filter(installment=row).update(waived=F("waived") + cut)
+        ChargeWaiver.objects.create(plan=plan, installment=row, request=request, amount=cut, reason=request.reason,
+                                    by=by if getattr(by, "pk", None) else None)
+        left -= cut
+        waived += cut
+        if not left:
+            break
+    audit_record(actor=by, action="charges.waive", target=plan, reason=request.reason,
+                 data={"request": request.pk, "amount": str(waived)})
+    return waived
+
+
+def _charges_before_value_date_waive(*, plan: Plan, rows: list[Installment], received_on: date, grace_days: int,
+                                     by) -> None:
+    """A payment whose value date is before the installment was late (within its grace days) owes no late
+    charges on it: the charges the close of business booked meanwhile are waived by an explicit line."""
+    from collections_app.models import ChargeWaiver
+
+    for row in rows:
+        unpaid = row.penalty_due - row.penalty_paid
+        if unpaid <= 0 or (received_on - row.due_date).days > grace_days:
+            continue
+        row.penalty_due -= unpaid
+        row.save(update_fields=["penalty_due"])
+        InstallmentCharge.objects.filter(installment=row).update(waived=F("waived") + unpaid)
+        ChargeWaiver.objects.create(plan=plan, installment=row, amount=unpaid,
+                                    reason=f"money received on {received_on.isoformat()}, before the charges were due",
+                                    by=by if getattr(by, "pk", None) else None)
+
+
+def backdated_post_limit(plan: Plan) -> Decimal:
+    """Back-dated staff postings above this amount need a second person (the policy's money threshold)."""
+    return policy_for(plan.product).money_approval_threshold
+
+
+def backdated_post_request(*, plan: Plan, amount, received_on: date, by, reason: str, reference: str,
+                           overpayment: str = Payment.Overpayment.CREDIT) -> ServicingRequest:
+    """Ask a second person to confirm a back-dated staff posting above the money threshold; confirming
+    posts it (`payment_record`, channel officer, the requester as poster) with its value date."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainError("Say why the payment is posted with an earlier date.", field="reason")
+    if not _has_role(by, *STAFF_PAYMENT_ROLES):
+        raise DomainError("Your role cannot post payments.", field="plan", code="forbidden")
+    if not (reference or "").strip():
+        raise DomainError("Give the bank or receipt reference of the money.", field="reference")
+    amount = _clean_amount(amount, _unit(plan))
+    if overpayment not in Payment.Overpayment.values:
+        raise DomainError("Choose what to do with any overpayment.", field="overpayment")
+    with transaction.atomic():
+        locked = Plan.objects.select_for_update().select_related("product").get(pk=plan.pk)
+        if not plan_takes_payment(locked, Payment.Channel.OFFICER):
+            raise DomainError("The plan takes no more payments.", field="plan", code="plan_closed")
+        if received_on >= business_date():
+            raise DomainError("This posting is not back-dated; post it directly.", field="received_on")
+        if received_on < locked.disbursement_date:
+            raise DomainError("The payment date is before the plan started.", field="received_on")
+        return _money_request_create(
+            plan=locked, kind=ServicingRequest.Kind.BACKDATED_POST, by=by, reason=reason, amount=amount,
+            params={"amount": str(amount), "received_on": received_on.isoformat(), "reference": reference.strip()[:90],
+                    "overpayment": overpayment, "idempotency_key": f"backdated:{secrets.token_hex(8)}"},
+            needs_approval=True)
+
+
+def _backdated_post_apply(*, plan: Plan, request: ServicingRequest) -> Payment:
+    params = request.params
+    return _payment_post(
+        plan=plan, amount=Decimal(params["amount"]), received_on=date.fromisoformat(params["received_on"]),
+        channel=Payment.Channel.OFFICER, key=params["idempotency_key"],
+        fingerprint=_fingerprint(amount=Decimal(params["amount"]), received_on=date.fromisoformat(params["received_on"]),
+                                 channel=Payment.Channel.OFFICER, overpayment=params["overpayment"]),
+        by=request.requested_by, reference=params["reference"], overpayment=params["overpayment"],
+        today=business_date(), approved=True)
+
+
+SCHEDULE_KINDS = (ServicingRequest.Kind.PAYMENT_HOLIDAY, ServicingRequest.Kind.EARLY_PAYOFF,
+                  ServicingRequest.Kind.EXTENSION, ServicingRequest.Kind.REINSTALLMENT,
+                  ServicingRequest.Kind.SETTLEMENT)
+
+
+class _PreviewDone(Exception):
+    def __init__(self, result: dict):
+        super().__init__("preview")
+        self.result = result
+
+
+def plan_terms_summary(plan: Plan, on_date: date) -> dict:
+    """What the customer faces on `on_date`: the next installment, how many are left and until when,
+    what is left to pay (net of the credit balance), of which interest, fees and charges, and the
+    APR of the current engine schedule (None for a payoff or settlement version)."""
+    rows = sorted(_live_open_rows(plan), key=lambda r: (r.due_date, r.number))
+    upcoming = [r for r in rows if r.due_date >= on_date] or rows
+    left = sum((r.amount_outstanding for r in rows), ZERO)
+    cost = sum((r.interest_due - r.interest_paid + r.fee_due - r.fee_paid + r.penalty_due - r.penalty_paid
+                for r in rows), ZERO)
+    try:
+        schedule = current_schedule(plan)
+    except DomainError:
+        schedule = None
+    return {
+        "next_payment": upcoming[0].amount_outstanding if upcoming else ZERO,
+        "next_due_date": upcoming[0].due_date if upcoming else None,
+        "installments_left": len(rows), "last_due_date": rows[-1].due_date if rows else None,
+        "left_to_pay": max(left - plan.credit_balance, ZERO), "cost_left": cost,
+        "apr": schedule.apr if schedule is not None else None,
+    }
+
+
+def request_preview(*, request: ServicingRequest, params: dict | None = None) -> dict | None:
+    """What confirming `request` would do, before anyone confirms it: the plan's terms before and
+    after (next payment, installments left, last due date, left to pay, cost left, APR) and the new
+    schedule's rows. Computed by applying the change in a transaction that is always rolled back, so
+    the preview is exactly what confirming does. None for a measure that does not change the
+    schedule; {"error": ...} when the change would be refused."""
+    if request.kind not in SCHEDULE_KINDS or request.status != ServicingRequest.Status.PENDING:
+        return None
+    today = business_date()
+    try:
+        with transaction.atomic():
+            plan = Plan.objects.select_for_update().select_related("product", "application").get(pk=request.plan_id)
+            before = plan_terms_summary(plan, today)
+            trial = ServicingRequest.objects.get(pk=request.pk)
+            if params is not None and params != trial.params:
+                clean, *_ = _request_validate(plan=plan, kind=trial.kind, params=params)
+                trial.params = clean
+            version = _request_version(request=trial, plan=plan, by=None, today=today)
+            plan.refresh_from_db()
+            after = plan_terms_summary(plan, today)
+            rows = [{"number": r.number, "due_date": r.due_date, "principal": r.principal_due,
+                     "interest": r.interest_due, "fee": r.fee_due, "penalty": r.penalty_due,
+                     "amount": r.amount_outstanding, "status": r.get_status_display()}
+                    for r in version.installments.order_by("due_date", "number")] if version else []
+            raise _PreviewDone({"before": before, "after": after, "rows": rows,
+                                "carried_charges": Decimal((version.disclosure or {}).get("carried_charges", "0"))
+                                if version else ZERO})
+    except _PreviewDone as done:
+        return done.result
+    except DomainError as error:
+        return {"error": error.message}
 
 
 def _restructured(*, plan: Plan, by, reason: str) -> None:
@@ -1043,18 +1294,33 @@ def _credit(plan: Plan, amount: Decimal) -> None:
         plan.save(update_fields=["credit_balance"])
 
 
+def _principal_rows(schedule) -> Decimal:
+    """The principal the installment rows of an engine schedule owe (see engine.due_parts)."""
+    return sum((engine.due_parts(r)["principal_due"] for r in schedule.installments), ZERO)
+
+
+def _principal_behind(schedule, count: int) -> Decimal:
+    """The principal the schedule still carries after its first `count` installments."""
+    return sum((engine.due_parts(r)["principal_due"] for r in schedule.installments[count:]), ZERO)
+
+
 def _holiday_apply(*, plan: Plan, request: ServicingRequest, by, today: date, counter: str) -> ScheduleVersion:
-    schedule = current_schedule(plan)
-    if schedule is None:
+    """Pause the next `periods` unpaid installments (engine `payment_holiday` from the plan's
+    position: installments already paid ahead stay paid and the holiday starts after them). What was
+    paid on the replaced installments is credited; interest capitalised is recorded on the version."""
+    position = plan_position(plan, today, lock=True)
+    if position is None:
         raise DomainError("This plan is settling; a holiday is not possible.", field="kind")
     try:
-        new = payment_holiday(schedule, today, int(request.params["periods"]), interest=request.params["interest"])
+        new = payment_holiday(position.schedule, position.engine_date, int(request.params["periods"]),
+                              interest=request.params["interest"])
     except ScheduleError as error:
         raise _schedule_error(error, "periods")
-    first_new = new.installments[0].number
-    rows = [r for r in _live_open_rows(plan, lock=True) if r.number >= first_new]
-    _credit(plan, _supersede(rows))
+    carry = Carry()
+    carry.credit(plan, position.ahead)
+    capitalised = _principal_rows(new) - _principal_behind(position.schedule, position.count)
     return _version_create(plan=plan, schedule=new, by=by, on_date=today,
+                           disclosure={"carried": carry.as_json(), "capitalised": str(capitalised)},
                            reason=f"payment holiday of {request.params['periods']} installment(s), interest "
                                   f"{request.params['interest']}d{counter}")
 
@@ -1063,120 +1329,159 @@ def _payoff_version(*, plan: Plan, on_date: date, by, today: date, reason: str, 
                     settle_all: bool = False) -> ScheduleVersion:
     """One installment due on `on_date` for the payoff (or settlement) amount, replacing what follows.
 
-    Early payoff: the arrears stay as they are; the future installments become one payoff installment
-    (outstanding principal, accrued interest, the early payoff fee). Settlement: everything open,
-    arrears and late charges included, becomes one installment, the discount taken off late charges,
-    fees, interest and principal in that order.
+    Early payoff: the arrears stay as they are; the open installments ahead (`plan_position`) become
+    one payoff installment (outstanding principal, accrued interest, the early payoff fee, less the
+    product's early payoff discount); what was paid on them is credited. Settlement: everything open,
+    arrears and late charges included, becomes one installment (what was paid on the arrears netted),
+    the discount taken off late charges, fees, interest and principal in that order and recorded.
     """
-    schedule = current_schedule(plan)
+    position = plan_position(plan, on_date, lock=True)
     rows = _live_open_rows(plan, lock=True)
     version = current_version(plan)
     parts = dict.fromkeys(PARTS, ZERO)
-    if schedule is not None:
-        due = _engine_due_count(schedule, on_date)
+    carry = Carry()
+    if position is not None:
+        schedule = position.schedule
         try:
-            quote = payoff_quote(schedule, on_date, rebate_unearned_interest=plan.product.early_payoff_rebate,
+            quote = payoff_quote(schedule, position.engine_date,
+                                 rebate_unearned_interest=plan.product.early_payoff_rebate,
                                  early_payoff_fee_rate=plan.product.early_payoff_fee_rate)
         except ScheduleError as error:
             raise _schedule_error(error, "on_date")
-        due_numbers = {r.number for r in schedule.installments[:due]}
-        future = [r for r in rows if r.version_id == version.pk and r.number not in due_numbers]
+        future = position.ahead
         parts["principal"] = quote.outstanding_principal
         parts["interest"] = quote.accrued_interest + quote.unearned_interest - quote.interest_rebate
         parts["fee"] = quote.early_payoff_fee
-        number = (schedule.installments[due].number if due < len(schedule.installments)
+        if not settle_all:
+            parts["interest"] -= early_payoff_discount(plan=plan, on_date=on_date, interest=parts["interest"])
+        count = position.count
+        number = (schedule.installments[count].number if count < len(schedule.installments)
                   else schedule.installments[-1].number + 1)
     else:
         future, number = [], max((r.number for r in rows), default=0) + 1
-    replaced = rows if settle_all else future
-    carried = ZERO
+    arrears = [r for r in rows if r not in future]
     if settle_all:
-        for row in rows:
-            if row in future:
-                continue
+        for row in arrears:
             for name, value in outstanding_parts(row).items():
                 parts[name] += value
-        carried = sum((r.amount_paid for r in future), ZERO)
-    else:
-        carried = sum((r.amount_paid for r in replaced), ZERO)
     left = discount
+    discounted = dict.fromkeys(PARTS, ZERO)
     for name in PARTS:
         cut = min(left, parts[name])
         parts[name] -= cut
+        discounted[name] = cut
         left -= cut
-    for row in replaced:
-        row.status = Installment.Status.SUPERSEDED
-    Installment.objects.bulk_update(replaced, ["status"])
-    _credit(plan, carried)
+    carry.credit(plan, future)
+    if settle_all:
+        carry.net(arrears)
     return _version_create(
         plan=plan, schedule=None, by=by, on_date=today, reason=reason, terms=version.terms,
         disclosure={"payoff": {k: str(v) for k, v in parts.items()}, "discount": str(discount),
-                    "on_date": on_date.isoformat(), "schedule": None},
+                    "discounted": {k: str(v) for k, v in discounted.items()},
+                    "on_date": on_date.isoformat(), "schedule": None, "carried": carry.as_json()},
         rows=[{"number": number, "due_date": on_date, "principal_due": parts["principal"],
                "interest_due": parts["interest"], "fee_due": parts["fee"], "penalty_due": parts["penalty"]}],
     )
 
 
+def extension_limit(plan: Plan, today: date) -> int | None:
+    """The longest extension (days) that keeps due dates in order: the moved installments must fall
+    before the next installment not yet due. None when nothing comes after them."""
+    upcoming = [r.due_date for r in _live_open_rows(plan) if r.due_date > today]
+    return (min(upcoming) - today).days - 1 if upcoming else None
+
+
 def _extension_apply(*, plan: Plan, days: int, by, today: date, counter: str) -> ScheduleVersion:
-    """Move what is due now to `days` from today; later installments keep their dates. The unpaid
-    late charges are waived (a hardship measure); the engine schedule is unchanged."""
+    """Move what is due now to `days` from today; later installments keep their dates, and the moved
+    ones stay before them. What the moved installments owe is carried whole, late charges included
+    (charges go down only by an explicit waiver); what was paid on the replaced rows is netted."""
     rows = _live_open_rows(plan, lock=True)
     version = current_version(plan)
     new_date = today + timedelta(days=days)
-    waived = sum((r.penalty_due - r.penalty_paid for r in rows), ZERO)
+    limit = extension_limit(plan, today)
+    if limit is not None and days > limit:
+        raise DomainError(
+            f"An extension of {days} days would move the overdue installments past the next one; choose at most "
+            f"{limit} days, or a re-installment." if limit > 0 else
+            "The next installment is due tomorrow; an extension cannot keep the due dates in order. "
+            "Ask for a re-installment instead.", field="days", code="extension_order")
     new_rows = []
     for r in rows:
         parts = outstanding_parts(r)
-        new_rows.append({"number": r.number, "due_date": max(r.due_date, new_date) if r.due_date <= today
-                         else r.due_date, "principal_due": parts["principal"], "interest_due": parts["interest"],
-                         "fee_due": parts["fee"]})
-    for r in rows:
-        r.status = Installment.Status.SUPERSEDED
-    Installment.objects.bulk_update(rows, ["status"])
+        new_rows.append({"number": r.number, "due_date": new_date if r.due_date <= today else r.due_date,
+                         "principal_due": parts["principal"], "interest_due": parts["interest"],
+                         "fee_due": parts["fee"], "penalty_due": parts["penalty"]})
+    numbers = [r["number"] for r in new_rows]
+    if len(set(numbers)) != len(numbers):  # rows of several versions: number them again in date order
+        new_rows.sort(key=lambda r: (r["due_date"], r["number"]))
+        for index, row in enumerate(new_rows, start=min(numbers)):
+            row["number"] = index
+    carry = Carry()
+    carry.net(rows)
     return _version_create(plan=plan, schedule=None, by=by, on_date=today, terms=version.terms,
                            disclosure={**{k: v for k, v in version.disclosure.items() if k == "schedule"},
-                                       "extension_days": days, "waived_late_charges": str(waived)},
+                                       "extension_days": days, "carried": carry.as_json()},
                            reason=f"due-date extension by {days} days{counter}", rows=new_rows)
 
 
 def _reinstallment_apply(*, plan: Plan, months: int, by, today: date, counter: str) -> ScheduleVersion:
-    """Re-amortise the balance with the arrears over `months` installments (engine `reamortise`);
-    every open installment is replaced; unpaid late charges are waived; the old versions stay."""
-    schedule = current_schedule(plan)
-    if schedule is None:
+    """Spread the arrears over the remaining term plus `months` (engine `reamortise` on the balance
+    with the arrears), so the installment goes down; refused, saying why, when it would not. Every
+    open installment is replaced: what was paid on the arrears is netted, what was paid ahead is
+    credited; unpaid late charges are carried to the first new installment (never dropped)."""
+    position = plan_position(plan, today, lock=True)
+    if position is None:
         raise DomainError("This plan is settling; re-installment is not possible.", field="kind")
+    schedule = position.schedule
     rows = _live_open_rows(plan, lock=True)
-    due = _engine_due_count(schedule, today)
-    due_numbers = {r.number for r in schedule.installments[:due]}
+    count = position.count
+    behind = {r.number for r in schedule.installments[:count]}
+    version = current_version(plan)
     outstanding = {}
-    for r in rows:
-        if r.number in due_numbers:
+    arrears_rows = [r for r in rows if r not in position.ahead]
+    for r in arrears_rows:
+        if r.version_id == version.pk and r.number in behind:
             parts = outstanding_parts(r)
-            outstanding[r.number] = parts["principal"] + parts["interest"] + parts["fee"]
-    # Arrears not on the current schedule's rows (an older version's) are added to the last due row.
-    stray = [r for r in rows if r.number not in due_numbers and r.due_date <= today
-             and r.version_id != current_version(plan).pk]
+            outstanding[r.number] = outstanding.get(r.number, ZERO) + parts["principal"] + parts["interest"] + parts["fee"]
+    stray = [r for r in arrears_rows if not (r.version_id == version.pk and r.number in behind)]
     if stray:
-        if not due:
+        if not count:
             raise DomainError("The arrears cannot be re-installed on this schedule.", field="kind")
-        last = schedule.installments[due - 1].number
+        last = schedule.installments[count - 1].number
         outstanding[last] = outstanding.get(last, ZERO) + sum(
             (r.principal_due - r.principal_paid + r.interest_due - r.interest_paid + r.fee_due - r.fee_paid
              for r in stray), ZERO)
-    synthetic = engine.with_arrears_as_outstanding(schedule, due, outstanding)
+    remaining = len(schedule.installments) - count
+    synthetic = engine.with_arrears_as_outstanding(schedule, count, outstanding)
     try:
-        new = reamortise(synthetic, today, term=months, installments_paid=0)
+        new = reamortise(synthetic, position.engine_date, term=remaining + months, installments_paid=0)
     except ScheduleError as error:
         raise _schedule_error(error, "months")
-    future_paid = sum((r.amount_paid for r in rows if r.number not in due_numbers and r not in stray), ZERO)
-    waived = sum((r.penalty_due - r.penalty_paid for r in rows), ZERO)
-    for r in rows:
-        r.status = Installment.Status.SUPERSEDED
-    Installment.objects.bulk_update(rows, ["status"])
-    _credit(plan, future_paid)
-    return _version_create(plan=plan, schedule=new, by=by, on_date=today,
-                           disclosure={"waived_late_charges": str(waived)},
-                           reason=f"re-installment of the arrears over {months} months{counter}")
+    before = schedule.installments[count].payment if remaining else sum(outstanding.values(), ZERO)
+    after = max((r.payment for r in new.installments), default=ZERO)
+    if after >= before:
+        raise DomainError(
+            f"Over {remaining} remaining and {months} more months the installment would be {after}, not lower than "
+            f"{before} now; choose more months.", field="months", code="no_relief")
+    charges = sum((r.penalty_due - r.penalty_paid for r in rows), ZERO)
+    principal_before = sum((r.principal_due - r.principal_paid for r in arrears_rows), ZERO) + _principal_behind(
+        schedule, count)
+    carry = Carry()
+    carry.net(arrears_rows)
+    carry.credit(plan, position.ahead)
+    capitalised = _principal_rows(new) - principal_before
+    version = _version_create(plan=plan, schedule=new, by=by, on_date=today,
+                              disclosure={"carried": carry.as_json(), "capitalised": str(capitalised),
+                                          "carried_charges": str(charges)},
+                              reason=f"re-installment of the arrears over {remaining} + {months} months{counter}")
+    if charges:
+        first = version.installments.filter(status__in=OPEN_STATUSES).order_by("due_date", "number").first()
+        first = first or version.installments.order_by("due_date", "number").first()
+        first.penalty_due += charges
+        first.status = status_for(first.due_date, today)
+        first.paid_at = None
+        first.save(update_fields=["penalty_due", "status", "paid_at"])
+    return version
 
 
 def _write_off(*, plan: Plan, by, request: ServicingRequest, today: date) -> None:

@@ -629,14 +629,16 @@ def book_outcomes(plans: list[dict], *, months: int = BOOK_OUTCOME_MONTHS,
 
     horizon = {p["pk"]: _add_months(p["disbursement_date"], months) for p in plans}
     outcome = dict.fromkeys(horizon, 0)
+    # Lateness counts from the value date (when the money was received, `paid_on`), never from when
+    # the payment was booked: a back-dated or batch-posted receipt is not a late payment.
     rows = Installment.objects.filter(plan_id__in=list(horizon)).values_list("plan_id", "due_date", "days_past_due",
-                                                                            "paid_at")
-    for plan_id, due, dpd, paid_at in rows.iterator(chunk_size=5000):
+                                                                            "paid_on", "status")
+    for plan_id, due, dpd, paid_on, status in rows.iterator(chunk_size=5000):
         if due > horizon[plan_id]:
             continue
         late_days = dpd or 0
-        if paid_at is not None:
-            late_days = max(late_days, (timezone.localtime(paid_at).date() - due).days)
+        if paid_on is not None and status == Installment.Status.PAID:
+            late_days = (paid_on - due).days
         if late_days >= days:
             outcome[plan_id] = 1
     return outcome

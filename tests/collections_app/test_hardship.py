@@ -87,14 +87,17 @@ def test_reinstallment_reamortises_balance_and_arrears_and_keeps_the_old_version
     overdue_plan.refresh_from_db()
     new = live(overdue_plan)
     new_rows = [r for r in new if r.version.version == 2]
-    assert len(new_rows) == 18 and overdue_plan.current_version == 2
+    remaining = sum(1 for r in rows if r.due_date > days_ago(0))  # the arrears go over the remaining term + 18
+    assert len(new_rows) == remaining + 18 and overdue_plan.current_version == 2
     assert sum(r.principal_due for r in new_rows) == arrears + balance
     assert overdue_plan.state == Plan.State.RESTRUCTURED and overdue_plan.days_past_due == 0
     assert all(r.due_date > days_ago(0) for r in new_rows)
     old = overdue_plan.schedule_versions.get(version=1)
     assert old.installments.filter(status="superseded").count() == 12 - sum(1 for r in new if r.version.version == 1)
     assert old.installments.filter(principal_paid__gt=0).exists()  # still readable with what was paid
-    assert version_schedule(overdue_plan.schedule_versions.get(version=2)).terms.term == 18
+    assert version_schedule(overdue_plan.schedule_versions.get(version=2)).terms.term == remaining + 18
+    before = max(r.amount_due for r in rows if r.due_date > days_ago(0))
+    assert max(r.amount_due for r in new_rows) < before  # the customer in hardship pays less, not more
     assert request.__class__.objects.get(pk=request.pk).schedule_version.version == 2
 
 
@@ -174,7 +177,8 @@ def test_a_counter_offer_applies_what_the_approver_decided(overdue_plan, collect
     request.refresh_from_db()
     assert request.params["months"] == 24 and request.params["counter_offer"] is True
     version = overdue_plan.schedule_versions.get(version=request.schedule_version.version)
-    assert "counter-offer" in version.reason and version.installments.count() == 24
+    assert "counter-offer" in version.reason and version.installments.count() == 24 + int(
+        version.reason.split(" over ")[1].split(" + ")[0])
 
 
 def test_early_payoff_request_then_payment_closes_the_plan(officer_user):

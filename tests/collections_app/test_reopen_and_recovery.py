@@ -38,17 +38,24 @@ def paid_off(officer_user):
     return plan, payment
 
 
-def test_reversing_the_payment_that_paid_off_a_plan_reopens_it_and_its_application(paid_off, approver_user):
+def test_reversing_the_payment_that_paid_off_a_plan_reopens_it_and_its_application(paid_off, approver_user,
+                                                                                    manager_user):
     plan, _ = paid_off
     last = plan.payments.filter(state=Payment.State.POSTED).order_by("-pk").first()
-    services.payment_reverse(payment=last, by=approver_user, reason="transfer bounced")
+    asked = services.payment_reverse(payment=last, by=approver_user, reason="transfer bounced")
+    assert asked.state == Payment.State.POSTED  # above the money threshold: a second person confirms
+    assert asked.reversal_request.status == ServicingRequest.Status.PENDING
+    with pytest.raises(DomainError) as refused:
+        services.request_decide(request=asked.reversal_request, by=approver_user, approve=True)
+    assert refused.value.code == "four_eyes"
+    services.request_decide(request=asked.reversal_request, by=manager_user, approve=True)
     plan.refresh_from_db()
     assert plan.state == Plan.State.ACTIVE and plan.closed_at is None
     assert plan.application.state == Application.State.ACTIVE
     assert _open_total(plan) == last.amount
     reopened = AuditEvent.objects.filter(action="plan.state", to_state=Plan.State.ACTIVE,
                                          from_state=Plan.State.PAID_OFF).get()
-    assert reopened.actor == approver_user
+    assert reopened.actor == manager_user
     # the plan takes payments again and can be paid off a second time
     services.payment_record(plan=plan, amount=last.amount, idempotency_key="again", by=approver_user,
                             channel=Payment.Channel.OFFICER)
