@@ -69,7 +69,8 @@ class ReversalForm(forms.Form):
 
 class PaymentImportForm(forms.Form):
     file = forms.FileField(label=_("Bank receipts (CSV)"), help_text=_(
-        "Columns: plan_number, amount, date (YYYY-MM-DD), reference. The whole file is posted or none of it."))
+        "Columns: date (YYYY-MM-DD), amount, reference; optional plan_number, payer, memo. Lines that match one "
+        "plan are posted; the others are listed for you to resolve."))
 
     def clean_file(self):
         upload = self.cleaned_data["file"]

@@ -1,6 +1,6 @@
-"""Verbs of servicing and collections: activate a plan, post and reverse payments (bank
-receipts are reconciled in bank_import.py), change the schedule (prepayment, holiday, extension, re-installment, payoff, settlement),
-move the loan along its states, and work collection cases.
+"""Verbs of servicing and collections: activate a plan, post and reverse payments (bank receipts
+are reconciled in bank_import.py), change the schedule (prepayment, holiday, extension,
+re-installment, payoff, settlement), move the loan along its states, and work collection cases.
 
 Every verb is one transaction. Rows are locked in one order: the plan, then its payments, then its
 installments (`order_by("pk")`). Idempotency lives in unique constraints: a payment's

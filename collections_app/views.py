@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from collections_app import selectors, services
+from collections_app import bank_import, selectors, services
 from collections_app.buckets import buckets
 from collections_app.forms import (
     AssignForm,
@@ -238,8 +238,8 @@ def staff_payment_import(request):
     result = errors = None
     if request.method == "POST" and form.is_valid():
         try:
-            result = services.payments_import_csv(text=form.cleaned_data["file"], by=request.user)
-        except services.PaymentImportError as error:
+            result = bank_import.payments_import_csv(text=form.cleaned_data["file"], by=request.user)
+        except bank_import.PaymentImportError as error:
             errors = error.errors
         except DomainError as error:
             errors = [error.message]

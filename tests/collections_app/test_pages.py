@@ -198,14 +198,19 @@ def test_staff_plan_pages_payments_and_reversal(client_for, book, officer_user):
     assert history.status_code == 200 and len(history.context["versions"]) == 1
 
 
-def test_the_import_page_refuses_a_bad_file_and_posts_a_good_one(client_for, book, officer_user):
+def test_the_import_page_refuses_a_bad_file_lists_a_bad_line_and_posts_a_good_one(client_for, book, officer_user):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     plan = book["mine"]
     client = client_for(officer_user)
+    refused = SimpleUploadedFile("r.csv", f"plan_number,amount\n{plan.number},1\n".encode())
+    response = client.post(reverse("collections:staff_payment_import"), {"file": refused})
+    assert response.status_code == 400 and "missing column" in response.content.decode()
     bad = SimpleUploadedFile("r.csv", f"plan_number,amount,date,reference\n{plan.number},x,2026-01-01,R1\n".encode())
     response = client.post(reverse("collections:staff_payment_import"), {"file": bad})
-    assert response.status_code == 400 and "line 2" in response.content.decode()
+    assert response.status_code == 200 and [(e.line, e.field) for e in response.context["result"].rejected] == [
+        (2, "amount")]
+    assert not Payment.objects.exists()
     good = SimpleUploadedFile("r.csv", f"plan_number,amount,date,reference\n{plan.number},25.00,"
                                        f"{days_ago(1)},R1\n".encode())
     response = client.post(reverse("collections:staff_payment_import"), {"file": good})

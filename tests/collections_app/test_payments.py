@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from django.core.management import CommandError, call_command
 
-from collections_app import services
+from collections_app import bank_import, services
 from collections_app.models import Payment, PromiseToPay, ServicingPolicy
 from config.errors import DomainError
 from customers.models import AuditEvent
@@ -261,28 +261,28 @@ def _csv(*lines):
 def test_bank_import_posts_every_line_once(late_plan, officer_user):
     other = plan_by_hand(disbursed=days_ago(40), rows=[(days_ago(10), "50.00", "5.00")], number="PLN-T-OTHER")
     text = _csv(f"{late_plan.number},120.00,{days_ago(1)},B-1", f"{other.number},55.00,{days_ago(1)},B-2")
-    result = services.payments_import_csv(text=text, by=officer_user)
-    assert result.lines == 2 and len(result.posted) == 2 and result.replayed == 0
+    result = bank_import.payments_import_csv(text=text, by=officer_user)
+    assert result.lines == 2 and len(result.posted) == 2 and not result.already_posted
     assert {p.channel for p in result.posted} == {Payment.Channel.BANK_IMPORT}
-    again = services.payments_import_csv(text=text, by=officer_user)
-    assert again.replayed == 2 and not again.posted
+    again = bank_import.payments_import_csv(text=text, by=officer_user)
+    assert len(again.already_posted) == 2 and not again.posted
     assert Payment.objects.count() == 2
 
 
-def test_bank_import_is_all_or_nothing_with_line_numbers(late_plan, officer_user):
+def test_bank_import_posts_the_good_lines_and_lists_the_others_with_line_numbers(late_plan, officer_user):
     text = _csv(f"{late_plan.number},120.00,{days_ago(1)},B-1", "PLN-NOPE,10,2026-01-01,B-2",
                 f"{late_plan.number},abc,{days_ago(1)},B-3", f"{late_plan.number},10.00,31/12/2026,B-4",
-                f"{late_plan.number},10.00,{days_ago(1)},B-1")
-    with pytest.raises(services.PaymentImportError) as error:
-        services.payments_import_csv(text=text, by=officer_user)
-    errors = error.value.errors
+                f"{late_plan.number},10.00,{days_ago(1)},B-1", f"{late_plan.number},15.00,{days_ago(1)},B-5")
+    result = bank_import.payments_import_csv(text=text, by=officer_user)
+    errors = [str(e) for e in result.exceptions]
     assert any(e.startswith("line 3:") and "PLN-NOPE" in e for e in errors)
-    assert any(e.startswith("line 4:") and "amount" in e for e in errors)
-    assert any(e.startswith("line 5:") and "YYYY-MM-DD" in e for e in errors)
-    assert any(e.startswith("line 6:") and "line 2" in e for e in errors)
-    assert not Payment.objects.exists()
-    with pytest.raises(services.PaymentImportError) as error:
-        services.payments_import_csv(text="plan,amount\nx,1\n", by=officer_user)
+    assert any(e.startswith("line 4, amount:") for e in errors)
+    assert any(e.startswith("line 5, date:") and "YYYY-MM-DD" in e for e in errors)
+    assert any(e.startswith("line 2, reference:") and "line 6" in e for e in errors)
+    assert any(e.startswith("line 6, reference:") and "line 2" in e for e in errors)
+    assert [p.reference for p in Payment.objects.all()] == ["B-5"]
+    with pytest.raises(bank_import.PaymentImportError) as error:
+        bank_import.payments_import_csv(text="plan,amount\nx,1\n", by=officer_user)
     assert "missing column" in error.value.errors[0]
 
 
@@ -292,8 +292,8 @@ def test_bank_import_is_all_or_nothing_with_line_numbers(late_plan, officer_user
      + "\"\n", 2),
 ])
 def test_bank_import_refuses_a_cell_over_the_csv_field_limit_naming_the_line(officer_user, label, text, line):
-    with pytest.raises(services.PaymentImportError) as error:
-        services.payments_import_csv(text=text, by=officer_user)
+    with pytest.raises(bank_import.PaymentImportError) as error:
+        bank_import.payments_import_csv(text=text, by=officer_user)
     assert error.value.errors == [f"line {line}: a cell is longer than 131,072 characters; "
                                   "this is not a bank receipts CSV"], label
     assert not Payment.objects.exists()
@@ -305,14 +305,14 @@ def test_bank_import_command(tmp_path, late_plan, officer_user):
     call_command("import_bank_payments", str(path), "--user", officer_user.email)
     assert Payment.objects.get().reference == "B-9"
     path.write_text(_csv(f"{late_plan.number},oops,{days_ago(2)},B-10"), encoding="utf-8")
-    with pytest.raises(CommandError):
+    with pytest.raises(CommandError) as error:
         call_command("import_bank_payments", str(path), "--user", officer_user.email)
-    assert Payment.objects.count() == 1
+    assert error.value.returncode == 2 and Payment.objects.count() == 1
 
 
 def test_a_customer_cannot_import(late_plan):
     with pytest.raises(DomainError):
-        services.payments_import_csv(text=_csv(f"{late_plan.number},1,{days_ago(1)},X"), by=late_plan.customer)
+        bank_import.payments_import_csv(text=_csv(f"{late_plan.number},1,{days_ago(1)},X"), by=late_plan.customer)
 
 
 def test_collectors_take_payments_and_approvers_reverse_them(late_plan):
