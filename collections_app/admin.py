@@ -13,6 +13,7 @@ from collections_app.models import (
     InstallmentCharge,
     Payment,
     PaymentAllocation,
+    PaymentIntent,
     PlanSnapshot,
     PromiseToPay,
     Reminder,
@@ -83,6 +84,17 @@ class PaymentAdmin(ReadOnlyAdmin):
     search_fields = ["plan__number", "reference", "idempotency_key"]
     date_hierarchy = "received_on"
     inlines = [AllocationInline]
+
+
+@admin.register(PaymentIntent)
+class PaymentIntentAdmin(ReadOnlyAdmin):
+    """Customers' payments through the provider; `failed` ones (money taken, plan refused it) need staff."""
+
+    list_display = ["plan", "amount", "currency", "status", "provider", "provider_transaction_id", "test_mode",
+                    "payment", "created_at"]
+    list_filter = ["status", "provider", "test_mode"]
+    search_fields = ["plan__number", "provider_transaction_id", "idempotency_key"]
+    raw_id_fields = ["plan", "customer", "payment"]
 
 
 @admin.register(InstallmentCharge)

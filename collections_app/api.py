@@ -1,28 +1,38 @@
 """The servicing API: plans, their payments (idempotent by the Idempotency-Key header), reversals,
-payoff quotes and requests. Thin views: validate, call a service or selector, shape the answer;
-DomainErrors become 400s naming the field in config.api.exception_handler."""
+payoff quotes and requests. Customers pay only through the payment provider (payment intents, with
+the provider's signed callback); staff post money received elsewhere with its reference. Thin
+views: validate, call a service or selector, shape the answer; DomainErrors become 400s naming the
+field in config.api.exception_handler."""
 
 from datetime import date
 
 from django.http import Http404
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.generics import ListAPIView
+from rest_framework.parsers import JSONParser
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from collections_app import selectors, services
-from collections_app.models import Payment
+from collections_app import intents, providers, selectors, services
+from collections_app.models import Payment, PaymentIntent
 from collections_app.serializers import (
     PaymentInputSerializer,
+    PaymentIntentInputSerializer,
+    PaymentIntentOutputSerializer,
     PaymentOutputSerializer,
     PayoffQuoteOutputSerializer,
     PlanDetailOutputSerializer,
     PlanOutputSerializer,
+    ProviderCallbackInputSerializer,
+    ProviderCallbackOutputSerializer,
     RequestInputSerializer,
     RequestOutputSerializer,
 )
@@ -76,8 +86,8 @@ class PlanDetailApi(APIView):
 
 
 class PlanPaymentsApi(ListAPIView):
-    """GET: the plan's payments. POST: pay (customers for their own plan, staff for any), once per
-    Idempotency-Key."""
+    """GET: the plan's payments. POST (staff): post money received elsewhere (channel officer) with
+    its external reference, once per Idempotency-Key. Customers pay through payment-intents/."""
 
     serializer_class = PaymentOutputSerializer
     filterset_fields = ["state", "channel"]
@@ -91,22 +101,29 @@ class PlanPaymentsApi(ListAPIView):
 
     @extend_schema(request=PaymentInputSerializer, parameters=[IDEMPOTENCY_HEADER], responses={
         201: PaymentOutputSerializer, 200: OpenApiResponse(PaymentOutputSerializer, "A replay of the first answer"),
-        400: OpenApiResponse(description="Invalid input or a refused payment; the body names the field")})
+        400: OpenApiResponse(description="Invalid input or a refused payment; the body names the field "
+                                         "(`reference` is required)"),
+        403: OpenApiResponse(description="Customers pay through POST /api/v1/plans/{id}/payment-intents/")})
     def post(self, request, pk: int):
         plan = plan_for_api(request, pk)
+        if not _is_staff(request.user) or request.user.pk == plan.customer_id:
+            raise PermissionDenied({"detail": _("Customers pay through the payment provider: create a payment "
+                                                "intent instead."),
+                                    "payment_intents": reverse("api-plan-payment-intents", args=[plan.pk])})
         key = (request.headers.get("Idempotency-Key") or "").strip()
         if not key:
             raise ValidationError({"idempotency_key": ["Send an Idempotency-Key header (a UUID per payment)."]})
         data = PaymentInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        staff = _is_staff(request.user) and request.user.pk != plan.customer_id
-        if not staff and values.get("received_on") not in (None, timezone.localdate()):
-            raise ValidationError({"received_on": ["A payment you make is dated today."]})
+        reference = values.get("reference", "").strip()
+        if not reference:
+            raise ValidationError({"reference": [_("Give the external reference of the money (receipt, transfer "
+                                                   "or slip number).")]})
         payment = services.payment_record(
             plan=plan, amount=values["amount"], received_on=values.get("received_on"),
-            channel=Payment.Channel.OFFICER if staff else Payment.Channel.SELF_SERVICE, idempotency_key=key,
-            by=request.user, reference=values.get("reference", ""), overpayment=values["overpayment"],
+            channel=Payment.Channel.OFFICER, idempotency_key=key, by=request.user, reference=reference,
+            overpayment=values["overpayment"],
         )
         replayed = getattr(payment, "replayed", False)
         if replayed:  # a new payment comes back with its plan and allocations in hand
@@ -116,6 +133,91 @@ class PlanPaymentsApi(ListAPIView):
                             status=status.HTTP_200_OK if replayed else status.HTTP_201_CREATED)
         response["Idempotent-Replayed"] = "true" if replayed else "false"
         return response
+
+
+PAYMENT_INTENT_KEY_HEADER = OpenApiParameter(
+    "Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=True,
+    description="A key you generate per payment (a UUID). Sending the same key again returns the first intent "
+                "(200, header Idempotent-Replayed: true); the provider is never asked twice.")
+
+
+class PlanPaymentIntentsApi(ListAPIView):
+    """GET: the plan's payment intents. POST (the plan's customer): pay through the payment provider.
+
+    The answer says the intent's status: `authorised` with the posted `payment`, or `pending` (the
+    provider confirms later by its callback; nothing is posted until then). A declined card is a 400
+    naming `card_number`. `test_mode` is true while payments go through the simulated provider."""
+
+    serializer_class = PaymentIntentOutputSerializer
+    filterset_fields = ["status"]
+    ordering_fields = ["created_at"]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no plan
+            return PaymentIntent.objects.none()
+        plan = plan_for_api(self.request, self.kwargs["pk"])
+        return plan.payment_intents.select_related("plan", "payment", "payment__plan").prefetch_related(
+            "payment__allocations__installment")
+
+    @extend_schema(request=PaymentIntentInputSerializer, parameters=[PAYMENT_INTENT_KEY_HEADER], responses={
+        201: PaymentIntentOutputSerializer,
+        200: OpenApiResponse(PaymentIntentOutputSerializer, "A replay of the first answer"),
+        400: OpenApiResponse(description="Invalid input, a declined card (`card_number`) or a refused amount "
+                                         "(`amount`); the body names the field and nothing is posted"),
+        403: OpenApiResponse(description="Only the plan's customer pays through the provider")})
+    def post(self, request, pk: int):
+        plan = plan_for_api(request, pk)
+        if request.user.pk != plan.customer_id:
+            raise PermissionDenied(_("Only the plan's customer pays through the payment provider; staff post money "
+                                     "received elsewhere on payments/ with its reference."))
+        key = (request.headers.get("Idempotency-Key") or "").strip()
+        if not key:
+            raise ValidationError({"idempotency_key": [_("Send an Idempotency-Key header (a UUID per payment).")]})
+        data = PaymentIntentInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        intent = intents.payment_intent_create(
+            plan=plan, by=request.user, amount=values["amount"], overpayment=values["overpayment"],
+            idempotency_key=key, card_number=values["card_number"])
+        replayed = getattr(intent, "replayed", False)
+        if replayed:
+            intent = selectors.payment_intent_for(request.user, intent.pk)
+        response = Response(PaymentIntentOutputSerializer(intent).data,
+                            status=status.HTTP_200_OK if replayed else status.HTTP_201_CREATED)
+        response["Idempotent-Replayed"] = "true" if replayed else "false"
+        return response
+
+
+class PaymentIntentDetailApi(APIView):
+    """One payment intent: the customer's own, or any for staff who see its plan."""
+
+    @extend_schema(responses=PaymentIntentOutputSerializer)
+    def get(self, request, pk: int):
+        return Response(PaymentIntentOutputSerializer(selectors.payment_intent_for(request.user, pk)).data)
+
+
+class ProviderCallbackApi(APIView):
+    """The payment provider's asynchronous answer for a pending intent (no session or token: the
+    signature is the authentication; CSRF does not apply)."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    parser_classes = [JSONParser]  # the raw body is verified; JSON is what the provider sends
+
+    @extend_schema(
+        request=ProviderCallbackInputSerializer, auth=[],
+        parameters=[OpenApiParameter("X-Signature", OpenApiTypes.STR, OpenApiParameter.HEADER, required=True,
+                                     description="hex(HMAC-SHA256(PAYMENT_PROVIDER_SECRET, raw body))")],
+        responses={200: ProviderCallbackOutputSerializer,
+                   400: OpenApiResponse(description="Stale timestamp, replayed nonce, unknown transaction, amount "
+                                                    "or currency mismatch; the body names the field"),
+                   401: OpenApiResponse(description="The signature does not match (`signature`)")})
+    def post(self, request):
+        try:
+            intent = intents.payment_intent_callback(body=request.body, headers=request.headers)
+        except providers.CallbackRejected as error:
+            return Response(error.as_dict(), status=error.status)
+        return Response(ProviderCallbackOutputSerializer(intent).data)
 
 
 class PaymentReverseApi(APIView):

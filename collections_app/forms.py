@@ -30,9 +30,31 @@ class PaymentForm(forms.Form):
             self.initial.setdefault("idempotency_key", uuid.uuid4().hex)
 
 
+class CustomerPaymentForm(PaymentForm):
+    """The customer pays on the plan page through the payment provider (collections_app.intents)."""
+
+    card_number = forms.CharField(
+        label=_("Bank card number"), max_length=23,
+        widget=forms.TextInput(attrs={"autocomplete": "cc-number", "inputmode": "numeric"}))
+    field_order = ["amount", "card_number", "overpayment", "idempotency_key"]
+
+
+def fresh_payment_form(form: forms.Form) -> forms.Form:
+    """The same input under a new idempotency key and without the card number, for a pay form (here
+    or the portal's): after a declined card the customer tries again (the declined key would only
+    replay its answer), and a card number is never echoed back into the page."""
+    data = form.data.copy()
+    data["idempotency_key"], data["card_number"] = uuid.uuid4().hex, ""
+    fresh = type(form)(data)
+    fresh.is_valid()
+    fresh.errors.pop("card_number", None)
+    return fresh
+
+
 class StaffPaymentForm(PaymentForm):
     received_on = forms.DateField(label=_("Received on"), widget=DATE, initial=timezone.localdate)
-    reference = forms.CharField(label=_("Reference"), max_length=90, required=False)
+    reference = forms.CharField(label=_("Reference"), max_length=90,
+                                help_text=_("The external reference of the money: receipt, transfer or slip number."))
 
 
 class PayoffQuoteForm(forms.Form):

@@ -620,3 +620,73 @@ class ChargeWaiver(models.Model):
 
     def __str__(self) -> str:
         return f"{self.amount} waived on {self.installment}"
+
+
+class PaymentIntent(models.Model):
+    """A customer's wish to pay, on its way through the payment provider (collections_app.providers).
+
+    Made once per (plan, idempotency key); it carries the provider's transaction id (unique per
+    provider) once the provider has answered. Only an authorised intent posts a Payment (one, the
+    `payment` link), so a replayed callback or a double submit never posts twice. Every state change
+    is audited (collections_app.intents, INTENT_TRANSITIONS).
+    """
+
+    class Status(models.TextChoices):
+        CREATED = "created", _("Created")
+        PENDING = "pending", _("Waiting for the bank")
+        AUTHORISED = "authorised", _("Paid")
+        DECLINED = "declined", _("Declined")
+        FAILED = "failed", _("Failed")
+        EXPIRED = "expired", _("Expired")
+
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="payment_intents", verbose_name=_("plan"))
+    customer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payment_intents",
+                                 verbose_name=_("customer"))
+    amount = models.DecimalField(_("amount"), **MONEY)
+    currency = models.CharField(_("currency"), max_length=3)
+    overpayment = models.CharField(_("overpayment"), max_length=20, choices=Payment.Overpayment.choices,
+                                   default=Payment.Overpayment.CREDIT)
+    idempotency_key = models.CharField(_("idempotency key"), max_length=100)
+    provider = models.CharField(_("provider"), max_length=40)
+    provider_transaction_id = models.CharField(_("provider transaction"), max_length=100, blank=True)
+    test_mode = models.BooleanField(_("test mode"), default=False,
+                                    help_text=_("Made through a simulated provider: no real money moved."))
+    status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.CREATED,
+                              db_index=True)
+    payment = models.OneToOneField(Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="intent",
+                                   verbose_name=_("payment"))
+    message = models.CharField(_("message"), max_length=300, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("payment intent")
+        verbose_name_plural = _("payment intents")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["plan", "idempotency_key"], name="payment_intent_key_unique"),
+            models.UniqueConstraint(fields=["provider", "provider_transaction_id"],
+                                    condition=~Q(provider_transaction_id=""), name="payment_intent_txn_unique"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="payment_intent_amount_positive"),
+            models.CheckConstraint(condition=Q(payment__isnull=True) | Q(status="authorised"),
+                                   name="payment_intent_posts_only_when_authorised"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.plan} {self.amount} {self.currency} ({self.status})"
+
+
+class ProviderCallbackNonce(models.Model):
+    """A nonce seen on a verified provider callback: the same callback sent again is refused."""
+
+    provider = models.CharField(_("provider"), max_length=40)
+    nonce = models.CharField(_("nonce"), max_length=64)
+    received_at = models.DateTimeField(_("received"), default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("provider callback nonce")
+        verbose_name_plural = _("provider callback nonces")
+        constraints = [models.UniqueConstraint(fields=["provider", "nonce"], name="provider_nonce_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.provider}:{self.nonce}"

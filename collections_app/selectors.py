@@ -20,6 +20,7 @@ from collections_app.models import (
     DelinquencyBucket,
     Payment,
     PaymentAllocation,
+    PaymentIntent,
     PromiseToPay,
     Reminder,
     ServicingRequest,
@@ -246,3 +247,30 @@ def overdue_analysis() -> dict:
 
 def promises_open(case: CollectionCase) -> QuerySet[PromiseToPay]:
     return case.promises.filter(state=PromiseToPay.State.OPEN)
+
+
+# --- Payment intents and receipts --------------------------------------------------------------------
+
+def payment_intent_for(user, pk: int) -> PaymentIntent:
+    """A payment intent with its payment: the customer's own, or one on a plan the staff member sees
+    (plan_for_staff); 404 otherwise."""
+    intent = (PaymentIntent.objects.select_related("plan", "payment", "payment__plan")
+              .prefetch_related("payment__allocations__installment").filter(pk=pk).first())
+    if intent is None:
+        raise Http404
+    if intent.customer_id == user.pk:
+        return intent
+    plan_for_staff(user, intent.plan_id)
+    return intent
+
+
+def payment_for_receipt(user, pk: int, *, staff: bool) -> Payment:
+    """A payment whose receipt `user` may download: on their own plan, or (`staff`) on a plan they see."""
+    payment = Payment.objects.select_related("plan", "plan__product", "plan__customer").filter(pk=pk).first()
+    if payment is None or payment.channel == Payment.Channel.CREDIT:
+        raise Http404
+    if staff:
+        plan_for_staff(user, payment.plan_id)
+    elif payment.plan.customer_id != user.pk:
+        raise Http404
+    return payment

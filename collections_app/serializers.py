@@ -4,7 +4,7 @@ from decimal import Decimal
 
 from rest_framework import serializers
 
-from collections_app.models import Payment, PaymentAllocation, ServicingRequest
+from collections_app.models import Payment, PaymentAllocation, PaymentIntent, ServicingRequest
 from installments.models import Installment, Plan
 
 
@@ -32,7 +32,9 @@ class PaymentInputSerializer(serializers.Serializer):
     amount = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=Decimal("0.01"))
     received_on = serializers.DateField(required=False, help_text="Staff only; customers pay today.")
     overpayment = serializers.ChoiceField(choices=Payment.Overpayment.choices, default=Payment.Overpayment.CREDIT)
-    reference = serializers.CharField(max_length=90, required=False, allow_blank=True, default="")
+    reference = serializers.CharField(max_length=90, required=False, allow_blank=True, default="",
+                                      help_text="Staff: the external reference of the money (receipt, transfer, "
+                                                "counter slip); required.")
 
 
 class ReversalInputSerializer(serializers.Serializer):
@@ -96,3 +98,41 @@ class RequestOutputSerializer(serializers.ModelSerializer):
         model = ServicingRequest
         fields = ["id", "plan", "kind", "origin", "status", "params", "amount", "needs_approval", "reason",
                   "requested_at", "decided_at", "decision_note"]
+
+
+class PaymentIntentInputSerializer(serializers.Serializer):
+    amount = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=Decimal("0.01"),
+                                      help_text="At most what the plan still owes.")
+    overpayment = serializers.ChoiceField(choices=Payment.Overpayment.choices, default=Payment.Overpayment.CREDIT)
+    card_number = serializers.CharField(max_length=23, write_only=True,
+                                        help_text="The bank card number; sent to the payment provider, never stored. "
+                                                  "Test mode: 4000 0000 0000 0002 is declined, 4000 0000 0000 0077 "
+                                                  "stays pending until the provider's callback.")
+
+
+class PaymentIntentOutputSerializer(serializers.ModelSerializer):
+    plan = serializers.CharField(source="plan.number")
+    payment = PaymentOutputSerializer(read_only=True, allow_null=True,
+                                      help_text="The posted payment once the intent is authorised.")
+
+    class Meta:
+        model = PaymentIntent
+        fields = ["id", "plan", "amount", "currency", "overpayment", "status", "provider", "provider_transaction_id",
+                  "test_mode", "message", "payment", "created_at", "updated_at"]
+
+
+class ProviderCallbackInputSerializer(serializers.Serializer):
+    """The provider's signed callback (documented for integrators; the raw body is what is verified)."""
+
+    transaction_id = serializers.CharField(max_length=100)
+    status = serializers.ChoiceField(choices=["authorised", "declined", "pending", "failed", "expired"])
+    amount = serializers.DecimalField(max_digits=14, decimal_places=2)
+    currency = serializers.CharField(max_length=3)
+    timestamp = serializers.IntegerField(help_text="Seconds since the epoch; refused when more than 5 minutes off.")
+    nonce = serializers.CharField(max_length=64, help_text="Unique per callback; a nonce seen before is refused.")
+
+
+class ProviderCallbackOutputSerializer(serializers.Serializer):
+    intent = serializers.IntegerField(source="pk")
+    status = serializers.CharField()
+    payment = serializers.IntegerField(source="payment_id", allow_null=True)

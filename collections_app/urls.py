@@ -12,6 +12,7 @@ urlpatterns = [
     path("my/plans/<int:pk>/", views.my_plan, name="my_plan"),
     path("my/plans/<int:pk>/pay/", views.my_plan_pay, name="my_plan_pay"),
     path("my/plans/<int:pk>/requests/", views.my_plan_request, name="my_plan_request"),
+    path("my/payments/<int:pk>/receipt/", views.my_payment_receipt, name="my_payment_receipt"),
     path("my/messages/", views.my_messages, name="my_messages"),
     # Staff servicing.
     path("staff/plans/", views.staff_plans, name="staff_plans"),
@@ -19,6 +20,7 @@ urlpatterns = [
     path("staff/plans/<int:pk>/history/", views.staff_plan_history, name="staff_plan_history"),
     path("staff/plans/<int:pk>/payments/", views.staff_payment_take, name="staff_payment_take"),
     path("staff/payments/<int:pk>/reverse/", views.staff_payment_reverse, name="staff_payment_reverse"),
+    path("staff/payments/<int:pk>/receipt/", views.staff_payment_receipt, name="staff_payment_receipt"),
     path("staff/payments/import/", views.staff_payment_import, name="staff_payment_import"),
     path("staff/requests/", views.staff_requests, name="staff_requests"),
     path("staff/requests/<int:pk>/decide/", views.staff_request_decide, name="staff_request_decide"),

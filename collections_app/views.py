@@ -16,22 +16,23 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from collections_app import bank_import, selectors, services
+from collections_app import bank_import, intents, receipts, selectors, services
 from collections_app.buckets import buckets
 from collections_app.forms import (
     AssignForm,
     ContactForm,
+    CustomerPaymentForm,
     CustomerRequestForm,
     DecisionForm,
     MeasureForm,
     NoteForm,
-    PaymentForm,
     PaymentImportForm,
     PayoffQuoteForm,
     PromiseForm,
     QueueFilterForm,
     ReversalForm,
     StaffPaymentForm,
+    fresh_payment_form,
 )
 from collections_app.models import CobRun, Payment, ServicingRequest
 from config.errors import DomainError
@@ -62,6 +63,17 @@ def my_plans(request):
     return render(request, "collections_app/my_plans.html", {"rows": rows})
 
 
+def _pay_amount(request):
+    """The amount a link asks the pay form to show (the payoff quote's "Pay this amount")."""
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        amount = Decimal(request.GET.get("pay_amount", ""))
+    except (InvalidOperation, ValueError):
+        return None
+    return amount if amount.is_finite() and amount > 0 else None
+
+
 def _my_plan_context(request, plan: Plan, **forms) -> dict:
     schedule = selectors.plan_schedule(plan)
     quote = quote_form = None
@@ -78,7 +90,9 @@ def _my_plan_context(request, plan: Plan, **forms) -> dict:
         "payments": selectors.plan_payments(plan), "reminders": selectors.plan_reminders(plan).exclude(
             status="queued")[:50],
         "requests": selectors.plan_requests(plan),
-        "pay_form": forms.get("pay_form") or PaymentForm(initial={"amount": summary.next_due_amount or None}),
+        "pay_form": forms.get("pay_form") or CustomerPaymentForm(
+            initial={"amount": _pay_amount(request) or summary.next_due_amount or None}),
+        "payment_test_mode": intents.provider_test_mode(),
         "quote_form": quote_form or PayoffQuoteForm(initial={"on_date": timezone.localdate()}), "quote": quote,
         "request_form": forms.get("request_form") or CustomerRequestForm(),
         "can_pay": plan.state in services.PAYABLE_STATES,
@@ -92,25 +106,39 @@ def my_plan(request, pk: int):
     return render(request, "collections_app/my_plan.html", _my_plan_context(request, plan))
 
 
+def pay_outcome_message(request, intent) -> None:
+    """Tell the customer what became of their payment (the plan page and the portal's pay page)."""
+    replayed = getattr(intent, "replayed", False)
+    if intent.status == intent.Status.AUTHORISED and replayed:
+        messages.info(request, _("This payment was already received; it was not taken twice."))
+    elif intent.status == intent.Status.AUTHORISED:
+        messages.success(request, _("Thank you: %(amount)s %(currency)s received. Your receipt is in your "
+                                    "messages.") % {"amount": f"{intent.amount:,}", "currency": intent.currency})
+    elif intent.status in (intent.Status.CREATED, intent.Status.PENDING):
+        messages.info(request, intent.message or _("Your bank is confirming the payment; we post it when it does."))
+    else:
+        messages.error(request, intent.message or _("The payment did not go through."))
+
+
 @require_POST
 @role_required(Role.CUSTOMER)
 def my_plan_pay(request, pk: int):
+    """Pay on the plan page: through the payment provider (collections_app.intents), like the portal."""
     plan = selectors.plan_for_customer(request.user, pk)
-    form = PaymentForm(request.POST)
+    form = CustomerPaymentForm(request.POST)
     if form.is_valid():
         data = form.cleaned_data
         try:
-            payment = services.payment_record(
-                plan=plan, amount=data["amount"], channel=Payment.Channel.SELF_SERVICE,
-                idempotency_key=data["idempotency_key"], by=request.user, overpayment=data["overpayment"])
+            intent = intents.payment_intent_create(
+                plan=plan, by=request.user, amount=data["amount"], overpayment=data["overpayment"],
+                idempotency_key=data["idempotency_key"], card_number=data["card_number"])
+        except intents.PaymentDeclined as error:
+            form = fresh_payment_form(form)
+            _form_error(form, error)
         except DomainError as error:
             _form_error(form, error)
         else:
-            if getattr(payment, "replayed", False):
-                messages.info(request, _("This payment was already received; it was not taken twice."))
-            else:
-                messages.success(request, _("Thank you: %(amount)s %(currency)s received.") % {
-                    "amount": payment.amount, "currency": payment.currency})
+            pay_outcome_message(request, intent)
             return redirect("collections:my_plan", pk=plan.pk)
     plan.refresh_from_db()
     return render(request, "collections_app/my_plan.html", _my_plan_context(request, plan, pay_form=form),
@@ -133,6 +161,20 @@ def my_plan_request(request, pk: int):
             return redirect("collections:my_plan", pk=plan.pk)
     return render(request, "collections_app/my_plan.html", _my_plan_context(request, plan, request_form=form),
                   status=400)
+
+
+def _receipt_response(payment) -> HttpResponse:
+    response = HttpResponse(receipts.receipt_pdf(payment), content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{receipts.receipt_filename(payment)}"'
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@require_GET
+@role_required(Role.CUSTOMER)
+def my_payment_receipt(request, pk: int):
+    """The receipt of a payment on the customer's own plan, as a PDF in their language."""
+    return _receipt_response(selectors.payment_for_receipt(request.user, pk, staff=False))
 
 
 @require_GET
@@ -229,6 +271,13 @@ def staff_payment_reverse(request, pk: int):
         else:
             messages.success(request, _("Payment %(id)s reversed; what it paid is owed again.") % {"id": payment.pk})
     return redirect("collections:staff_plan", pk=payment.plan_id)
+
+
+@require_GET
+@role_required(*STAFF_PLAN_ROLES)
+def staff_payment_receipt(request, pk: int):
+    """The customer's receipt of a payment on a plan this staff member sees, in the customer's language."""
+    return _receipt_response(selectors.payment_for_receipt(request.user, pk, staff=True))
 
 
 @require_http_methods(["GET", "POST"])

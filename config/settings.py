@@ -225,8 +225,12 @@ LENDER_NAME = env("LENDER_NAME", default="Fair Installments")
 SITE_URL = env("SITE_URL", default="http://localhost:8000")
 # Legal APR cap (percent) for quotes without a product; products carry their own cap.
 INSTALLMENTS_LEGAL_MAX_APR = env("INSTALLMENTS_LEGAL_MAX_APR", default="24")
-# Card payments from self-service: a class with charge(); the simulated one approves test cards.
-PAYMENT_PROVIDER = env("PAYMENT_PROVIDER", default="customers.portal_services.SimulatedPaymentProvider")
+# Customers pay only through this provider adapter (collections_app.providers documents the interface);
+# the default simulator is "test mode": no real money moves.
+PAYMENT_PROVIDER = env("PAYMENT_PROVIDER", default="collections_app.providers.SimulatedPaymentProvider")
+# Shared secret of the provider's signed callbacks (X-Signature: HMAC-SHA256 of the body). Unset in
+# production, a key derived from SECRET_KEY is used, so callbacks fail to verify until it is set.
+PAYMENT_PROVIDER_SECRET = env("PAYMENT_PROVIDER_SECRET", default="dev-only-payment-callback-secret" if DEBUG else "")
 # Customer messages (reminders, application notices): one backend per channel.
 COLLECTIONS_EMAIL_BACKEND = env("COLLECTIONS_EMAIL_BACKEND", default="collections_app.notifications.DjangoEmailBackend")
 COLLECTIONS_SMS_BACKEND = env("COLLECTIONS_SMS_BACKEND", default="collections_app.notifications.ConsoleSmsBackend")

@@ -747,21 +747,27 @@ def _own_plan_or_404(request, pk: int):
 
 
 def _checkout_context(request, plan, **forms) -> dict:
+    from collections_app.intents import provider_test_mode
     from collections_app.selectors import plan_summary
 
     summary = plan_summary(plan)
     return {
         "plan": plan, "summary": summary,
         "form": forms.get("form") or CheckoutForm(initial={"amount": summary.next_due_amount or None}),
-        "hardship_form": forms.get("hardship_form") or HardshipForm(),
+        "hardship_form": forms.get("hardship_form") or HardshipForm(), "payment_test_mode": provider_test_mode(),
     }
 
 
 @customer_required
 @require_http_methods(["GET", "POST"])
 def plan_checkout(request, pk: int):
-    """Pay on a plan through the payment provider; money beyond what is due can prepay part of the
-    plan (shorter term or lower installment) or stay as credit."""
+    """Pay on a plan through the payment provider (collections_app.intents, as the plan page does);
+    money beyond what is due can prepay part of the plan (shorter term or lower installment) or stay
+    as credit."""
+    from collections_app import intents
+    from collections_app.forms import fresh_payment_form
+    from collections_app.views import pay_outcome_message
+
     plan = _own_plan_or_404(request, pk)
     if request.method == "GET":
         return render(request, "customers/portal/checkout.html", _checkout_context(request, plan))
@@ -769,17 +775,16 @@ def plan_checkout(request, pk: int):
     if form.is_valid():
         data = form.cleaned_data
         try:
-            payment = portal_services.self_service_payment(
-                plan=plan, amount=data["amount"], overpayment=data["overpayment"],
-                idempotency_key=data["idempotency_key"], card_number=data["card_number"], by=request.user)
+            intent = intents.payment_intent_create(
+                plan=plan, by=request.user, amount=data["amount"], overpayment=data["overpayment"],
+                idempotency_key=data["idempotency_key"], card_number=data["card_number"])
+        except intents.PaymentDeclined as error:
+            form = fresh_payment_form(form)
+            _form_error(form, error)
         except DomainError as error:
             _form_error(form, error)
         else:
-            if getattr(payment, "replayed", False):
-                messages.info(request, _("This payment was already received; it was not taken twice."))
-            else:
-                messages.success(request, _("Thank you: %(amount)s %(currency)s received.")
-                                 % {"amount": f"{payment.amount:,}", "currency": payment.currency})
+            pay_outcome_message(request, intent)
             return redirect("collections:my_plan", pk=plan.pk)
     return render(request, "customers/portal/checkout.html", _checkout_context(request, plan, form=form), status=400)
 

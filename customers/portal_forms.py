@@ -316,7 +316,7 @@ class CheckoutForm(AccessibleFormMixin, forms.Form):
     card_number = forms.CharField(
         label=_("Bank card number"), max_length=23,
         widget=forms.TextInput(attrs={"autocomplete": "cc-number", "inputmode": "numeric"}),
-        help_text=_("Test mode: any valid card number is accepted; 4000 0000 0000 0002 is declined."))
+        help_text=_("Sent to the payment provider; we never store it."))
     idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=100)
 
     def __init__(self, *args, **kwargs):

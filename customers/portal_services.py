@@ -3,8 +3,8 @@
 - The online application wizard: the draft that remembers the customer's place, the request saved
   as a draft `installments.Application`, the completeness check and the submission.
 - Satisfaction ratings after the contract is accepted and after the plan is paid off.
-- Self-service payments through a payment provider (a simulated one until a real provider is
-  configured with settings.PAYMENT_PROVIDER) and the customer's hardship request.
+- The customer's hardship request. (Payments go through the payment provider in
+  collections_app.intents, for the portal's pay page and the plan page alike.)
 
 What the customer enters is stored by the services that own it (customers.services for the
 profile, its lines, documents, statements and consents; installments.services for the
@@ -12,19 +12,16 @@ application; collections_app.services for payments and servicing requests), so e
 the same validation, audit record and transaction.
 """
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
-from typing import Any, Protocol
+from decimal import Decimal
+from typing import Any
 
-from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.module_loading import import_string
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -371,103 +368,7 @@ def satisfaction_record(*, user: User, application, moment: str, rating: int, co
     return row
 
 
-# --- Self-service payments through a payment provider ----------------------------------------------
-
-@dataclass(frozen=True)
-class ProviderCharge:
-    """What the provider answered: approved or not, its reference, and a message for the customer."""
-
-    approved: bool
-    reference: str
-    message: str = ""
-
-
-class PaymentProvider(Protocol):
-    """Takes the customer's money. A real provider (bank card acquirer, UnionPay, Alipay, WeChat Pay)
-    implements `charge`; it must be idempotent by `idempotency_key` (a retried charge returns the
-    first answer and never takes the money twice)."""
-
-    name: str
-
-    def charge(self, *, amount: Decimal, currency: str, idempotency_key: str, description: str,
-               card_number: str) -> ProviderCharge: ...
-
-
-def luhn_valid(number: str) -> bool:
-    """The Luhn check every bank card number passes."""
-    digits = [int(c) for c in number if c.isdigit()]
-    if len(digits) != len(number) or not 12 <= len(digits) <= 19:
-        return False
-    total = 0
-    for position, digit in enumerate(reversed(digits)):
-        if position % 2:
-            digit *= 2
-            if digit > 9:
-                digit -= 9
-        total += digit
-    return total % 10 == 0
-
-
-class SimulatedPaymentProvider:
-    """A stand-in provider for development and tests: any card number passing the Luhn check is
-    approved, except the test number 4000 0000 0000 0002 (declined, insufficient funds). The
-    reference is derived from the idempotency key, so a retried charge gives the same answer."""
-
-    name = "simulated"
-    DECLINED_CARD = "4000000000000002"
-
-    def charge(self, *, amount: Decimal, currency: str, idempotency_key: str, description: str,
-               card_number: str) -> ProviderCharge:
-        number = "".join(c for c in card_number or "" if not c.isspace() and c != "-")
-        reference = "SIM-" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:16].upper()
-        if not luhn_valid(number):
-            return ProviderCharge(False, reference, gettext("This card number is not valid; please check it."))
-        if number == self.DECLINED_CARD:
-            return ProviderCharge(False, reference, gettext("Your bank declined the payment (insufficient funds)."))
-        return ProviderCharge(True, reference)
-
-
-def payment_provider() -> PaymentProvider:
-    """The configured provider (settings.PAYMENT_PROVIDER, a dotted class path); the simulated one by default."""
-    path = getattr(settings, "PAYMENT_PROVIDER", "customers.portal_services.SimulatedPaymentProvider")
-    return import_string(path)()
-
-
-def self_service_payment(*, plan, amount, overpayment: str, idempotency_key: str, card_number: str, by):
-    """The customer pays `amount` on their own plan: charged through the payment provider, then
-    posted with collections_app.services.payment_record (channel self_service, the provider's
-    reference). `overpayment` says what happens to money beyond what is due: kept as credit, or a
-    partial prepayment that shortens the term or lowers the installment.
-
-    Idempotent by `idempotency_key`: a resubmitted form returns the first payment without charging
-    again. A declined charge raises DomainError(field="card_number") and posts nothing."""
-    from collections_app.models import Payment
-    from collections_app.services import payment_record
-
-    if plan.customer_id != getattr(by, "pk", None):
-        raise PermissionDenied
-    existing = Payment.objects.filter(plan=plan, idempotency_key=idempotency_key).first()
-    if existing is not None:  # the same form again: the payment service replays (or refuses a changed request)
-        return payment_record(plan=plan, amount=amount, channel=Payment.Channel.SELF_SERVICE,
-                              idempotency_key=idempotency_key, by=by, reference=existing.reference,
-                              overpayment=overpayment)
-    try:
-        amount = Decimal(str(amount))
-    except (InvalidOperation, ValueError):
-        raise DomainError(gettext("Enter an amount."), field="amount")
-    if amount <= 0:
-        raise DomainError(gettext("Enter an amount greater than zero."), field="amount")
-    provider = payment_provider()
-    charge = provider.charge(amount=amount, currency=plan.currency, idempotency_key=idempotency_key,
-                             description=f"{plan.number}", card_number=card_number)
-    if not charge.approved:
-        audit_record(actor=by, action="payment.declined_by_provider", target=plan, reason=charge.message,
-                     data={"provider": provider.name, "reference": charge.reference, "amount": str(amount)})
-        raise DomainError(charge.message, field="card_number", code="declined")
-    return payment_record(plan=plan, amount=amount, channel=Payment.Channel.SELF_SERVICE,
-                          idempotency_key=idempotency_key, by=by,
-                          reference=f"{provider.name}:{charge.reference}"[:100], overpayment=overpayment)
-
+# --- Hardship help on a plan (payments go through collections_app.intents) ------------------------
 
 def hardship_request(*, plan, by, months: int, reason: str):
     """The customer asks for hardship restructuring: the balance re-spread over `months` more
@@ -810,11 +711,14 @@ def notifications_for(user: User, *, language: str) -> list[dict]:
             })
     for notice in ApplicationNotice.objects.filter(application__customer=user).exclude(
             kind=ApplicationNotice.Kind.DOCUMENTS_REQUESTED).select_related("application")[:200]:
+        receipt = notice.kind == ApplicationNotice.Kind.PAYMENT_RECEIPT  # key "payment-receipt-<payment id>"
         items.append({
-            "when": notice.created_at, "kind": "notice", "channel": _("E-mail"), "subject": notice.subject,
-            "body": notice.body, "status": notice.get_status_display(),
+            "when": notice.created_at, "kind": "receipt" if receipt else "notice", "channel": _("E-mail"),
+            "subject": notice.subject, "body": notice.body, "status": notice.get_status_display(),
             "sent": notice.status == ApplicationNotice.Status.SENT,
-            "link": reverse("portal:application", args=[notice.application_id]),
+            "link": reverse("collections:my_payment_receipt", args=[int(notice.key.rsplit("-", 1)[1])]) if receipt
+            else reverse("portal:application", args=[notice.application_id]),
+            "link_label": _("Receipt (PDF)") if receipt else "",
             "reference": notice.application.number,
         })
     items.sort(key=lambda item: item["when"], reverse=True)

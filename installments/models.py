@@ -756,7 +756,7 @@ class ExperimentAssignment(models.Model):
 
 class ApplicationNotice(models.Model):
     """A message to the customer about their application (documents needed, approved, approved with
-    changes, declined), written in their language and sent once by e-mail through a Celery worker
+    changes, declined) or a receipt for a payment on its plan, written in their language and sent once by e-mail through a Celery worker
     (queue `notifications`). `key` makes each event's message unique: a retried decision or a
     redelivered task never e-mails twice."""
 
@@ -765,6 +765,7 @@ class ApplicationNotice(models.Model):
         APPROVED = "approved", _("Approved")
         COUNTER_OFFER = "counter_offer", _("Approved with changes")
         DECLINED = "declined", _("Declined")
+        PAYMENT_RECEIPT = "payment_receipt", _("Payment receipt")
 
     class Status(models.TextChoices):
         QUEUED = "queued", _("Queued")

@@ -159,10 +159,12 @@ class Payer(FastHttpUser):
     @task
     def pay(self):
         key = str(uuid.uuid4())
-        with self.client.post(f"/api/v1/plans/{self.account['plan']}/payments/", json={"amount": "1.00"},
+        # Customers pay through the payment provider (the simulator in test mode): a payment intent.
+        with self.client.post(f"/api/v1/plans/{self.account['plan']}/payment-intents/",
+                              json={"amount": "1.00", "card_number": "4111111111111111"},
                               headers={"Authorization": f"Token {self.account['token']}", "Idempotency-Key": key},
                               name="payment", catch_response=True) as response:
-            if response.status_code == 201:
+            if response.status_code == 201 and response.json().get("status") == "authorised":
                 _accept("payments", key)
                 response.success()
             else:

@@ -109,9 +109,10 @@ def main(accounts_path: str) -> None:
     payer = accounts["payers"][0]
     payer_client = Client(**host)
     results.append(measure("payment", [
-        lambda: payer_client.post(f"/api/v1/plans/{payer['plan']}/payments/", {"amount": "1.00"},
+        lambda: payer_client.post(f"/api/v1/plans/{payer['plan']}/payment-intents/",
+                                  {"amount": "1.00", "card_number": "4111111111111111"},
                                   content_type="application/json", HTTP_AUTHORIZATION=f"Token {payer['token']}",
-                                  HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()))] * REPEAT, expect(201)))
+                                  HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()))] * REPEAT, expect(201, "authorised")))
 
     officer = Client(**host)
     # Through the real login view: django-axes needs the request.

@@ -301,10 +301,13 @@ def _journey(page, setup: dict, variant: str) -> None:
     shot("plan-schedule")
     first_due = plan.installments.order_by("due_date", "number").first().amount_due
     assert Decimal(page.input_value("#id_amount")) == first_due
+    assert page.locator("#test-mode-notice").is_visible()  # the simulated provider says so
+    page.fill("#id_card_number", "4111 1111 1111 1111")
     page.get_by_role("button", name="Pay now").click()
     page.wait_for_selector(".alert-success:has-text('received')")
     payment = Payment.objects.get(plan=plan)
     assert payment.amount == first_due and payment.channel == Payment.Channel.SELF_SERVICE
+    assert payment.intent.status == "authorised" and payment.reference.startswith("simulated:")
     shot("paid")
     quote_form = page.locator("form[method='get']")
     quote_form.locator("input[name='on_date']").fill(timezone.localdate().isoformat())

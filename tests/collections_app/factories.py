@@ -117,3 +117,15 @@ def monthly(start: date, count: int, principal="100.00", interest="10.00") -> li
 
 def days_ago(n: int) -> date:
     return timezone.localdate() - timedelta(days=n)
+
+
+GOOD_CARD = "4111 1111 1111 1111"
+
+
+def pay_through_provider(plan: Plan, amount, key: str, *, card: str = GOOD_CARD, overpayment: str = "credit"):
+    """The customer pays `amount` on `plan` the only way customers pay: a payment intent through the
+    (simulated) payment provider. Returns the intent; `intent.payment` once authorised."""
+    from collections_app.intents import payment_intent_create
+
+    return payment_intent_create(plan=plan, by=plan.customer, amount=amount, overpayment=overpayment,
+                                 idempotency_key=key, card_number=card)

@@ -12,7 +12,7 @@ from collections_app.models import CollectionCase, InstallmentCharge, Payment, S
 from config.errors import DomainError
 from customers.roles import Role
 from installments.models import Application, Installment, Plan
-from tests.collections_app.factories import days_ago, plan_active, plan_by_hand, staff_make
+from tests.collections_app.factories import days_ago, pay_through_provider, plan_active, plan_by_hand, staff_make
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -193,8 +193,7 @@ def test_early_payoff_request_then_payment_closes_the_plan(officer_user):
     services.request_decide(request=request, by=officer_user, approve=True)
     rows = [r for r in live(plan) if r.status != "paid"]
     assert len(rows) == 1 and rows[0].due_date == on and rows[0].amount_due == quote.total
-    services.payment_record(plan=plan, amount=quote.total, idempotency_key="2", by=plan.customer,
-                            channel=Payment.Channel.SELF_SERVICE)
+    assert pay_through_provider(plan, quote.total, "2").payment.channel == Payment.Channel.SELF_SERVICE
     plan.refresh_from_db()
     assert plan.state == Plan.State.PAID_OFF
     assert quote.total < sum(r.amount_due for r in plan.schedule_versions.get(version=1).installments.all()

@@ -45,21 +45,33 @@ def test_a_customer_sees_their_plans_and_never_anothers(client_for, book):
     assert client.get(reverse("collections:queue")).status_code == 403
 
 
-def test_the_plan_page_pays_once_per_form_key_and_quotes_a_payoff(client_for, book):
+def test_the_plan_page_pays_through_the_provider_once_per_form_key_and_quotes_a_payoff(client_for, book):
     plan = book["mine"]
     client = client_for(plan.customer)
     page = client.get(reverse("collections:my_plan", args=[plan.pk]))
+    assert 'id="test-mode-notice"' in page.content.decode()
     key = page.context["pay_form"].initial["idempotency_key"]
     form = {"amount": "100.00", "overpayment": "credit", "idempotency_key": key}
+    no_card = client.post(reverse("collections:my_plan_pay", args=[plan.pk]), form)
+    assert no_card.status_code == 400 and "card_number" in no_card.context["pay_form"].errors
+    assert not Payment.objects.filter(plan=plan).exists()  # no provider, no payment
+    form["card_number"] = "4111 1111 1111 1111"
     assert client.post(reverse("collections:my_plan_pay", args=[plan.pk]), form).status_code == 302
     assert client.post(reverse("collections:my_plan_pay", args=[plan.pk]), form).status_code == 302  # resubmitted
     assert Payment.objects.filter(plan=plan).count() == 1
-    assert Payment.objects.get(plan=plan).channel == Payment.Channel.SELF_SERVICE
+    payment = Payment.objects.get(plan=plan)
+    assert payment.channel == Payment.Channel.SELF_SERVICE and payment.reference.startswith("simulated:SIM-")
+    assert payment.intent.status == "authorised"
     bad = client.post(reverse("collections:my_plan_pay", args=[plan.pk]), {**form, "amount": "-1",
                                                                           "idempotency_key": "other"})
     assert bad.status_code == 400
     quote = client.get(reverse("collections:my_plan", args=[plan.pk]), {"on_date": days_ago(-2).isoformat()})
     assert quote.context["quote"].total > 0 and 'id="payoff-quote"' in quote.content.decode()
+    pay_link = f'?pay_amount={quote.context["quote"].total}#pay'
+    assert pay_link in quote.content.decode()
+    prefilled = client.get(reverse("collections:my_plan", args=[plan.pk]),
+                           {"pay_amount": str(quote.context["quote"].total)})
+    assert prefilled.context["pay_form"].initial["amount"] == quote.context["quote"].total
 
 
 def test_the_plan_pages_have_no_duplicate_element_ids(client_for, officer_user):
@@ -224,25 +236,41 @@ def test_cob_runs_page(client_for, book, manager_user):
 
 # --- API ----------------------------------------------------------------------------------------------
 
-def test_payment_api_is_idempotent_by_header(api_client, book):
+def test_the_payment_api_refuses_a_customer_and_points_to_payment_intents(api_client, book):
     plan = book["mine"]
     api_client.force_authenticate(plan.customer)
     url = reverse("api-plan-payments", args=[plan.pk])
+    refused = api_client.post(url, {"amount": "120.00", "reference": "mine"}, format="json",
+                              HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()))
+    assert refused.status_code == 403
+    assert refused.json()["payment_intents"] == reverse("api-plan-payment-intents", args=[plan.pk])
+    assert not Payment.objects.filter(plan=plan).exists()
+    assert api_client.get(url).json()["count"] == 0  # customers still read their payments
+
+
+def test_staff_payment_api_is_idempotent_by_header_and_needs_a_reference(api_client, book, officer_user):
+    plan = book["mine"]
+    api_client.force_authenticate(officer_user)
+    url = reverse("api-plan-payments", args=[plan.pk])
     key = str(uuid.uuid4())
-    first = api_client.post(url, {"amount": "120.00"}, format="json", HTTP_IDEMPOTENCY_KEY=key)
+    body = {"amount": "120.00", "reference": "counter slip 7"}
+    first = api_client.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY=key)
     assert first.status_code == 201 and first["Idempotent-Replayed"] == "false"
-    again = api_client.post(url, {"amount": "120.00"}, format="json", HTTP_IDEMPOTENCY_KEY=key)
+    assert first.json()["channel"] == "officer" and first.json()["reference"] == "counter slip 7"
+    again = api_client.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY=key)
     assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
     assert again["Idempotent-Replayed"] == "true"
     # The first answer is built from the rows just written, the replay reads them back: the same.
     assert again.json() == first.json() and len(first.json()["allocations"]) > 1
-    conflict = api_client.post(url, {"amount": "99.00"}, format="json", HTTP_IDEMPOTENCY_KEY=key)
+    conflict = api_client.post(url, {**body, "amount": "99.00"}, format="json", HTTP_IDEMPOTENCY_KEY=key)
     assert conflict.status_code == 400 and "idempotency_key" in conflict.json()
-    missing = api_client.post(url, {"amount": "1.00"}, format="json")
+    missing = api_client.post(url, body, format="json")
     assert missing.status_code == 400 and "idempotency_key" in missing.json()
-    backdated = api_client.post(url, {"amount": "1.00", "received_on": days_ago(3).isoformat()}, format="json",
-                                HTTP_IDEMPOTENCY_KEY="b")
-    assert backdated.status_code == 400 and "received_on" in backdated.json()
+    no_reference = api_client.post(url, {"amount": "1.00"}, format="json", HTTP_IDEMPOTENCY_KEY="n")
+    assert no_reference.status_code == 400 and "reference" in no_reference.json()
+    future = api_client.post(url, {**body, "received_on": days_ago(-3).isoformat()}, format="json",
+                             HTTP_IDEMPOTENCY_KEY="b")
+    assert future.status_code == 400 and "received_on" in future.json()
     assert api_client.get(url).json()["count"] == 1
     assert first.json()["allocations"][0]["component"] in ("penalty", "fee", "interest")
 
@@ -254,8 +282,8 @@ def test_payment_api_object_access(api_client, book, collector_user):
     assert api_client.get(reverse("api-plan-detail", args=[book["theirs"].pk])).status_code == 404
     assert [p["number"] for p in api_client.get(reverse("api-plans")).json()["results"]] == [book["mine"].number]
     api_client.force_authenticate(collector_user)  # collectors take payments on any plan
-    response = api_client.post(other, {"amount": "5.00", "received_on": days_ago(2).isoformat()}, format="json",
-                               HTTP_IDEMPOTENCY_KEY="phone-1")
+    response = api_client.post(other, {"amount": "5.00", "received_on": days_ago(2).isoformat(),
+                                       "reference": "phone-1"}, format="json", HTTP_IDEMPOTENCY_KEY="phone-1")
     assert response.status_code == 201 and response.json()["channel"] == "officer"
     api_client.force_authenticate(customer_make())
     assert api_client.get(reverse("api-plans")).json()["count"] == 0

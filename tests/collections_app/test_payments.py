@@ -12,7 +12,14 @@ from config.errors import DomainError
 from customers.models import AuditEvent
 from customers.roles import Role
 from installments.models import Application, Installment, Plan
-from tests.collections_app.factories import customer_make, days_ago, plan_active, plan_by_hand, staff_make
+from tests.collections_app.factories import (
+    customer_make,
+    days_ago,
+    pay_through_provider,
+    plan_active,
+    plan_by_hand,
+    staff_make,
+)
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -192,7 +199,10 @@ def test_payments_check_amount_date_and_who_pays(late_plan, officer_user):
         _post(late_plan, "10", "k", customer_make(), channel=Payment.Channel.SELF_SERVICE)
     with pytest.raises(DomainError):
         _post(late_plan, "10", "", officer_user)
-    own = _post(late_plan, "10", "k", late_plan.customer, channel=Payment.Channel.SELF_SERVICE)
+    with pytest.raises(DomainError) as error:  # the customer's own money comes only through the provider
+        _post(late_plan, "10", "k", late_plan.customer, channel=Payment.Channel.SELF_SERVICE)
+    assert error.value.code == "forbidden" and not late_plan.payments.exists()
+    own = pay_through_provider(late_plan, "10", "k").payment
     assert own.channel == Payment.Channel.SELF_SERVICE
 
 
@@ -244,7 +254,7 @@ def test_the_repayment_record_follows_every_payment_that_changes_what_it_reads(l
         (days_ago(-20), "100.00", "8.00", "0.00"), (days_ago(-50), "100.00", "7.00", "0.00")])
     record = (profile.on_time_payments, profile.late_payments, profile.max_days_past_due, profile.current_overdue)
     with CaptureQueriesContext(connection) as captured:
-        _post(current, "1.00", "k-2", current.customer, channel=Payment.Channel.SELF_SERVICE)
+        pay_through_provider(current, "1.00", "k-2")
     assert not [q for q in captured.captured_queries if q["sql"].startswith('UPDATE "customers_customerprofile"')]
     services.repayment_record_refresh(customer_ids=[late_plan.customer_id])
     profile.refresh_from_db()

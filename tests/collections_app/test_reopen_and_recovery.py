@@ -11,7 +11,7 @@ from collections_app.models import Payment, ServicingRequest
 from config.errors import DomainError
 from customers.models import AuditEvent
 from installments.models import Application, Installment, Plan
-from tests.collections_app.factories import days_ago, plan_active
+from tests.collections_app.factories import days_ago, pay_through_provider, plan_active
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -93,9 +93,8 @@ def test_a_recovery_on_a_written_off_plan_pays_what_is_owed_and_keeps_it_written
 
 def test_a_recovery_is_refused_from_the_customer_and_as_a_prepayment(written_off, collector_user):
     with pytest.raises(DomainError) as error:
-        services.payment_record(plan=written_off, amount=D("10"), idempotency_key="self", by=written_off.customer,
-                                channel=Payment.Channel.SELF_SERVICE)
-    assert error.value.code == "plan_closed"
+        pay_through_provider(written_off, D("10"), "self")
+    assert error.value.code == "plan_closed" and not written_off.payment_intents.exists()
     with pytest.raises(DomainError) as error:
         services.payment_record(plan=written_off, amount=D("10"), idempotency_key="pre", by=collector_user,
                                 channel=Payment.Channel.OFFICER, overpayment=Payment.Overpayment.REDUCE_TERM)

@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from collections_app import services as servicing
 from collections_app.models import Payment, PaymentAllocation
 from customers import portal_services
 from customers.roles import Role
-from tests.collections_app.factories import plan_active
+from tests.collections_app.factories import pay_through_provider, plan_active
 from tests.factories import UserFactory, WorkbenchProductFactory
 from tests.portal.conftest import PORTAL_METHODS, ready_draft
 
@@ -27,8 +26,7 @@ _spec.loader.exec_module(reconcile)
 def paid_plan():
     plan = plan_active(amount="6000", term=6)
     for key in ("k-1", "k-2"):
-        servicing.payment_record(plan=plan, amount=Decimal("1.00"), channel=Payment.Channel.SELF_SERVICE,
-                                 idempotency_key=key, by=plan.customer)
+        assert pay_through_provider(plan, Decimal("1.00"), key).payment.channel == Payment.Channel.SELF_SERVICE
     return plan
 
 

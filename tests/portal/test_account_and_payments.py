@@ -2,7 +2,6 @@
 page, and self-service payments through the simulated payment provider (with the partial prepayment
 choice), plus the hardship request."""
 
-from decimal import Decimal
 
 import pytest
 from django.urls import reverse
@@ -10,7 +9,6 @@ from django.utils import timezone
 
 from collections_app.models import Payment, Reminder, ReminderRule, ServicingRequest
 from collections_app.selectors import plan_summary
-from customers import portal_services
 from customers.roles import Role
 from installments import decisions
 from tests.collections_app.factories import plan_active
@@ -66,16 +64,19 @@ def test_notifications_list_reminders_and_officer_messages(customer_client, cust
 
 
 def test_the_simulated_provider_approves_valid_cards_and_declines_the_test_card():
-    provider = portal_services.SimulatedPaymentProvider()
-    ok = provider.charge(amount=Decimal("10"), currency="CNY", idempotency_key="a", description="", card_number=GOOD_CARD)
-    again = provider.charge(amount=Decimal("10"), currency="CNY", idempotency_key="a", description="",
-                            card_number=GOOD_CARD)
-    assert ok.approved and ok.reference == again.reference
-    assert not provider.charge(amount=Decimal("10"), currency="CNY", idempotency_key="b", description="",
-                               card_number="4000 0000 0000 0002").approved
-    assert not provider.charge(amount=Decimal("10"), currency="CNY", idempotency_key="c", description="",
-                               card_number="1234 5678").approved
-    assert portal_services.luhn_valid("4111111111111111") and not portal_services.luhn_valid("4111111111111112")
+    from types import SimpleNamespace
+
+    from collections_app import providers
+
+    provider = providers.SimulatedPaymentProvider()
+    ok = provider.authorise(SimpleNamespace(plan_id=1, idempotency_key="a"), card_number=GOOD_CARD)
+    again = provider.authorise(SimpleNamespace(plan_id=1, idempotency_key="a"), card_number=GOOD_CARD)
+    assert ok.status == "authorised" and ok.transaction_id == again.transaction_id
+    assert provider.authorise(SimpleNamespace(plan_id=1, idempotency_key="b"),
+                              card_number="4000 0000 0000 0002").status == "declined"
+    assert provider.authorise(SimpleNamespace(plan_id=1, idempotency_key="c"),
+                              card_number="1234 5678").status == "declined"
+    assert providers.luhn_valid("4111111111111111") and not providers.luhn_valid("4111111111111112")
 
 
 def _checkout(client, plan, **data):
