@@ -225,7 +225,9 @@ class PaymentReverseApi(APIView):
 
     @extend_schema(request={"application/json": {"type": "object", "properties": {"reason": {"type": "string"}},
                                                  "required": ["reason"]}},
-                   responses=PaymentOutputSerializer)
+                   responses={200: PaymentOutputSerializer,
+                              202: OpenApiResponse(PaymentOutputSerializer, "Above the money threshold: the payment "
+                                                   "stays posted and `reversal_request` waits for a second person")})
     def post(self, request, pk: int):
         if not request.user.has_role(*services.REVERSAL_ROLES):
             raise PermissionDenied("Your role cannot reverse payments.")
@@ -234,7 +236,10 @@ class PaymentReverseApi(APIView):
         if not reason:
             raise ValidationError({"reason": ["Say why the payment is reversed."]})
         payment = services.payment_reverse(payment=payment, by=request.user, reason=reason)
-        return Response(PaymentOutputSerializer(payment).data)
+        body = PaymentOutputSerializer(payment).data
+        waiting = payment.state == Payment.State.POSTED
+        body["reversal_request"] = {"id": payment.reversal_request.pk, "status": payment.reversal_request.status}
+        return Response(body, status=status.HTTP_202_ACCEPTED if waiting else status.HTTP_200_OK)
 
 
 class PayoffQuoteApi(APIView):

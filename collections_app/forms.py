@@ -52,9 +52,11 @@ def fresh_payment_form(form: forms.Form) -> forms.Form:
 
 
 class StaffPaymentForm(PaymentForm):
-    received_on = forms.DateField(label=_("Received on"), widget=DATE, initial=timezone.localdate)
+    received_on = forms.DateField(label=_("Value date (received on)"), widget=DATE, initial=timezone.localdate)
     reference = forms.CharField(label=_("Reference"), max_length=90,
                                 help_text=_("The external reference of the money: receipt, transfer or slip number."))
+    reason = forms.CharField(label=_("Why an earlier date"), required=False, max_length=500, help_text=_(
+        "Back-dated postings above the money threshold wait for a second person; say why."))
 
 
 class PayoffQuoteForm(forms.Form):
@@ -133,7 +135,8 @@ class NoteForm(forms.Form):
 
 
 STAFF_MEASURES = [(k, label) for k, label in ServicingRequest.Kind.choices
-                  if k not in (ServicingRequest.Kind.PAYMENT_HOLIDAY, ServicingRequest.Kind.EARLY_PAYOFF)]
+                  if k not in (ServicingRequest.Kind.PAYMENT_HOLIDAY, ServicingRequest.Kind.EARLY_PAYOFF,
+                               ServicingRequest.Kind.PAYMENT_REVERSAL, ServicingRequest.Kind.BACKDATED_POST)]
 
 
 class MeasureForm(forms.Form):
@@ -145,6 +148,8 @@ class MeasureForm(forms.Form):
     on_date = forms.DateField(label=_("Settle on"), required=False, widget=DATE)
     discount = forms.DecimalField(label=_("Settlement discount"), required=False, max_digits=14, decimal_places=2)
     legal_reference = forms.CharField(label=_("Legal file reference"), required=False, max_length=100)
+    waiver_amount = forms.DecimalField(label=_("Late charges to waive (empty: all unpaid)"), required=False,
+                                       max_digits=14, decimal_places=2, min_value=Decimal("0.01"))
     reason = forms.CharField(label=_("Why"), widget=forms.Textarea(attrs={"rows": 2}))
 
     def params(self) -> dict:
@@ -161,6 +166,8 @@ class MeasureForm(forms.Form):
             return {"on_date": _iso(data.get("on_date")), "discount": str(data.get("discount") or "")}
         if kind == kinds.LEGAL:
             return {"legal_reference": data.get("legal_reference", "")}
+        if kind == kinds.CHARGE_WAIVER:
+            return {"amount": str(data.get("waiver_amount") or "")}
         return {}
 
 

@@ -124,6 +124,24 @@ def plan_requests(plan: Plan) -> QuerySet[ServicingRequest]:
     return plan.servicing_requests.select_related("requested_by", "decided_by").order_by("-requested_at")
 
 
+def with_previews(requests) -> list[ServicingRequest]:
+    """The requests, each pending schedule change carrying `preview` (services.request_preview): what
+    confirming it would do, shown to the approver and the customer before anyone confirms."""
+    from collections_app.services import request_preview
+
+    rows = list(requests)
+    for row in rows:
+        row.preview = request_preview(request=row) if row.status == ServicingRequest.Status.PENDING else None
+    return rows
+
+
+def plan_waivers(plan: Plan) -> QuerySet:
+    """The explicit waiver lines of late charges on a plan, newest first."""
+    from collections_app.models import ChargeWaiver
+
+    return ChargeWaiver.objects.filter(plan=plan).select_related("installment").order_by("-created_at", "-id")
+
+
 def requests_pending_for(user) -> QuerySet[ServicingRequest]:
     """Requests this user may decide: customer requests for officers and approvers, staff measures
     above the threshold for approvers; never their own."""

@@ -50,7 +50,8 @@ class InstallmentOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = Installment
         fields = ["number", "version", "due_date", "principal_due", "interest_due", "fee_due", "penalty_due",
-                  "amount_due", "amount_paid", "amount_outstanding", "status", "days_past_due", "paid_at"]
+                  "amount_due", "amount_paid", "amount_outstanding", "status", "days_past_due", "paid_at",
+                  "paid_on"]
 
 
 class PlanOutputSerializer(serializers.ModelSerializer):
@@ -78,8 +79,13 @@ class PayoffQuoteOutputSerializer(serializers.Serializer):
     early_payoff_fee = serializers.DecimalField(max_digits=14, decimal_places=2)
     discount = serializers.DecimalField(max_digits=14, decimal_places=2)
     credit = serializers.DecimalField(max_digits=14, decimal_places=2)
+    early_payoff_discount = serializers.DecimalField(max_digits=14, decimal_places=2,
+                                                     help_text="The product's one-time early payoff offer")
+    paid_ahead = serializers.DecimalField(max_digits=14, decimal_places=2,
+                                          help_text="Already paid on installments the payoff replaces")
     total = serializers.DecimalField(max_digits=14, decimal_places=2)
     currency = serializers.CharField()
+    valid_until = serializers.DateField(help_text="The quote holds for its date only (interest accrues daily)")
 
 
 class RequestInputSerializer(serializers.Serializer):

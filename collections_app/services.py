@@ -265,6 +265,8 @@ def plan_position(plan: Plan, on_date: date, *, lock: bool = False, schedule=Non
             break
         count += 1
     engine_date = on_date if count == due else schedule.installments[count - 1].due_date
+    # A schedule that starts later (a prepayment made against installments paid ahead) accrues nothing before.
+    engine_date = max(engine_date, schedule.terms.disbursement_date)
     behind = {r.number for r in schedule.installments[:count]}
     ahead = [r for r in live if r.version_id == version.pk and r.number not in behind
              and r.status in OPEN_STATUSES]
@@ -409,6 +411,9 @@ def _case_refresh(*, plan: Plan, on_date: date) -> None:
     priority as the close of business computes it), so the queue reflects a payment or a measure."""
     case = CollectionCase.objects.filter(plan=plan, status=CollectionCase.Status.OPEN).first()
     if case is None:
+        return
+    if plan.days_past_due == 0 and plan.state != Plan.State.IN_LEGAL:  # as the close of business does
+        _cases_close(plan=plan, on_date=on_date, reason="cured")
         return
     overdue = sum((r.amount_outstanding for r in Installment.objects.filter(
         plan=plan, status__in=OPEN_STATUSES, due_date__lt=on_date)), ZERO)
@@ -947,6 +952,13 @@ def _request_validate(*, plan: Plan, kind: str, params: dict) -> tuple[dict, Dec
         arrears = _arrears(plan, today)
         if not arrears:
             raise DomainError("Nothing is due, so there is nothing to extend.", field="kind", code="no_arrears")
+        limit = extension_limit(plan, today)
+        if limit is not None and days > limit:
+            raise DomainError(
+                f"An extension of {days} days would move the overdue installments past the next one; choose at "
+                f"most {limit} days, or a re-installment." if limit > 0 else
+                "The next installment is due tomorrow; an extension cannot keep the due dates in order. "
+                "Ask for a re-installment instead.", field="days", code="extension_order")
         return {"days": days}, arrears, None, None
     if kind == kinds.REINSTALLMENT:
         months = _int_param(params, "months", 1, policy.max_reinstallment_months, "number of months")
@@ -1028,6 +1040,12 @@ def request_create(*, plan: Plan, kind: str, by, reason: str, params: dict | Non
         audit_record(actor=by, action="servicing_request.create", target=plan, reason=reason, data={
             "request": request.pk, "kind": kind, "params": clean, "amount": str(amount),
             "needs_approval": needs_approval})
+        if needs_approval and kind in SCHEDULE_KINDS:
+            # A change that confirming would refuse (a re-installment that would not lower the payment,
+            # ...) is refused now, saying why, rather than left waiting for an approver.
+            preview = request_preview(request=request)
+            if preview and "error" in preview:
+                raise DomainError(preview["error"], field=preview.get("field"), code=preview.get("code") or "refused")
         if not needs_approval:
             _request_apply(request=request, plan=plan, by=by, note="within the collector's authority")
     return request
@@ -1280,7 +1298,7 @@ def request_preview(*, request: ServicingRequest, params: dict | None = None) ->
     except _PreviewDone as done:
         return done.result
     except DomainError as error:
-        return {"error": error.message}
+        return {"error": error.message, "field": error.field, "code": getattr(error, "code", None)}
 
 
 def _restructured(*, plan: Plan, by, reason: str) -> None:

@@ -89,7 +89,7 @@ def _my_plan_context(request, plan: Plan, **forms) -> dict:
         "plan": plan, "schedule": schedule, "summary": summary, "today": timezone.localdate(),
         "payments": selectors.plan_payments(plan), "reminders": selectors.plan_reminders(plan).exclude(
             status="queued")[:50],
-        "requests": selectors.plan_requests(plan),
+        "requests": selectors.with_previews(selectors.plan_requests(plan)), "waivers": selectors.plan_waivers(plan),
         "pay_form": forms.get("pay_form") or CustomerPaymentForm(
             initial={"amount": _pay_amount(request) or summary.next_due_amount or None}),
         "payment_test_mode": intents.provider_test_mode(),
@@ -209,7 +209,8 @@ def _staff_plan_context(request, plan: Plan, **forms) -> dict:
     return {
         "plan": plan, "schedule": schedule, "summary": selectors.plan_summary(plan, schedule),
         "payments": selectors.plan_payments(plan), "reminders": selectors.plan_reminders(plan)[:50],
-        "requests": selectors.plan_requests(plan), "today": timezone.localdate(),
+        "requests": selectors.with_previews(selectors.plan_requests(plan)), "waivers": selectors.plan_waivers(plan),
+        "today": timezone.localdate(),
         "cases": plan.collection_cases.select_related("assigned_to").order_by("-opened_on"),
         "pay_form": forms.get("pay_form") or StaffPaymentForm(),
         "reverse_form": ReversalForm(),
@@ -248,7 +249,19 @@ def staff_payment_take(request, pk: int):
                 idempotency_key=data["idempotency_key"], by=request.user, reference=data.get("reference", ""),
                 overpayment=data["overpayment"])
         except DomainError as error:
-            _form_error(form, error)
+            if error.code != "needs_approval":
+                _form_error(form, error)
+            else:  # maker-checker: a back-dated posting above the threshold waits for a second person
+                try:
+                    services.backdated_post_request(
+                        plan=plan, amount=data["amount"], received_on=data["received_on"], by=request.user,
+                        reason=data.get("reason", ""), reference=data.get("reference", ""),
+                        overpayment=data["overpayment"])
+                except DomainError as refused:
+                    _form_error(form, refused)
+                else:
+                    messages.info(request, _("The back-dated payment waits for a second person to confirm it."))
+                    return redirect("collections:staff_plan", pk=plan.pk)
         else:
             messages.success(request, _("Payment %(id)s posted.") % {"id": payment.pk})
             return redirect("collections:staff_plan", pk=plan.pk)
@@ -265,11 +278,16 @@ def staff_payment_reverse(request, pk: int):
         messages.error(request, _("Say why the payment is reversed."))
     else:
         try:
-            services.payment_reverse(payment=payment, by=request.user, reason=form.cleaned_data["reason"])
+            payment = services.payment_reverse(payment=payment, by=request.user, reason=form.cleaned_data["reason"])
         except DomainError as error:
             messages.error(request, error.message)
         else:
-            messages.success(request, _("Payment %(id)s reversed; what it paid is owed again.") % {"id": payment.pk})
+            if payment.state == Payment.State.POSTED:
+                messages.info(request, _("Payment %(id)s is above the money threshold: the reversal waits for a "
+                                         "second person to confirm it.") % {"id": payment.pk})
+            else:
+                messages.success(request, _("Payment %(id)s reversed; what it paid is owed again.")
+                                 % {"id": payment.pk})
     return redirect("collections:staff_plan", pk=payment.plan_id)
 
 
@@ -302,7 +320,7 @@ def staff_payment_import(request):
 def staff_requests(request):
     pending = selectors.requests_pending_for(request.user)
     return render(request, "collections_app/requests.html", {
-        "pending": [(r, DecisionForm(prefix=f"r{r.pk}")) for r in pending],
+        "pending": [(r, DecisionForm(prefix=f"r{r.pk}")) for r in selectors.with_previews(pending)],
         "recent": ServicingRequest.objects.exclude(status=ServicingRequest.Status.PENDING).select_related(
             "plan", "requested_by", "decided_by")[:30]})
 
