@@ -88,6 +88,7 @@ class LoanProductAdmin(admin.ModelAdmin):
                                         "promo_max_term_months", "promo_monthly_fee_rate")}),
         (_("Affordability limits"), {"fields": ("max_payment_to_income", "max_debt_service_ratio")}),
         (_("Early payoff and late charges"), {"fields": ("early_payoff_rebate", "early_payoff_fee_rate",
+                                                         "early_payoff_discount_rate", "early_payoff_discount_months",
                                                          "late_fee_flat", "penalty_rate")}),
     )
 

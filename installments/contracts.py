@@ -136,7 +136,9 @@ def contract_disclosure(*, application: Application, offer: Offer, language: str
         "last_due_date": rows[-1]["due_date"] if rows else "",
         "assumed_disbursement_date": terms.get("disbursement_date", ""),
         "early_payoff": {"interest_rebate": product.early_payoff_rebate,
-                         "fee_rate": _rate(product.early_payoff_fee_rate)},
+                         "fee_rate": _rate(product.early_payoff_fee_rate),
+                         "discount_rate": _rate(product.early_payoff_discount_rate),
+                         "discount_months": product.early_payoff_discount_months},
         "late_payment": {"late_fee": _money(product.late_fee_flat, places), "penalty_rate": _rate(product.penalty_rate),
                          "penalty_rate_applied": _rate(penalty_applied), "cap_rate": _rate(product.max_apr),
                          "grace_days": grace_days, "allocation_order": allocation_order},
@@ -269,6 +271,9 @@ PDF_TEXTS = {
                            "scheduled for the current period.",
         "early_fee": "Early repayment fee: {rate}% of the principal repaid early.", "early_no_fee":
         "There is no early repayment fee.",
+        "early_discount": "One-time early payoff offer: {rate}% of the interest still due in the payoff quote is "
+                          "taken off when you repay the whole loan early{window}.",
+        "early_discount_window": " within {months} months of the disbursement",
         "late": "Late payment",
         "late_fee": "Late fee: {fee} {currency} once for each installment paid late.",
         "late_penalty": "Penalty interest: {rate}% a year on the overdue principal, day by day.",
@@ -300,6 +305,8 @@ PDF_TEXTS = {
         "early_rebate": "您可随时提前还款，只需偿还剩余本金及截至还款日的应计利息，未发生的利息不收取。",
         "early_no_rebate": "您可随时提前还款，需偿还剩余本金及当期利息。",
         "early_fee": "提前还款手续费：提前偿还本金的 {rate}%。", "early_no_fee": "提前还款不收取手续费。",
+        "early_discount": "一次性提前结清优惠：{window}一次性还清全部借款时，结清报价中仍需支付的利息减免 {rate}%。",
+        "early_discount_window": "放款后 {months} 个月内",
         "late": "逾期还款",
         "late_fee": "逾期费：每期逾期收取一次 {fee} {currency}。",
         "late_penalty": "罚息：按逾期本金年利率 {rate}% 逐日计算。",
@@ -422,6 +429,10 @@ def contract_pdf(contract: Contract) -> bytes:
     story += [p(escape(t["early"]), heading),
               p(escape(t["early_rebate"] if early["interest_rebate"] else t["early_no_rebate"]))]
     story.append(p(fill(t["early_fee"], rate=early["fee_rate"]) if Decimal(early["fee_rate"]) else escape(t["early_no_fee"])))
+    if Decimal(early.get("discount_rate") or "0"):
+        window = (t["early_discount_window"].format(months=early["discount_months"])
+                  if early.get("discount_months") else "")
+        story.append(p(escape(t["early_discount"].format(rate=early["discount_rate"], window=window))))
     story += [p(escape(t["late"]), heading),
               p(fill(t["late_fee"], fee=late["late_fee"], currency=currency)),
               p(fill(t["late_penalty"], rate=late["penalty_rate_applied"])),

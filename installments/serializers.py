@@ -133,7 +133,8 @@ class ProductSerializer(serializers.ModelSerializer):
         fields = ["code", "name", "name_zh", "description", "currency", "min_amount", "max_amount",
                   "min_term_months", "max_term_months", "allowed_methods", "upfront_fee_rate", "upfront_fee_financed",
                   "monthly_fee", "max_apr", "promo_max_term_months", "promo_monthly_fee_rate",
-                  "early_payoff_rebate", "early_payoff_fee_rate", "late_fee_flat", "penalty_rate", "from_rate",
+                  "early_payoff_rebate", "early_payoff_fee_rate", "early_payoff_discount_rate",
+                  "early_payoff_discount_months", "late_fee_flat", "penalty_rate", "from_rate",
                   "price_tiers"]
 
     def get_allowed_methods(self, product: LoanProduct) -> list[str]:

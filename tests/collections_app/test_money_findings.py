@@ -12,6 +12,7 @@ from collections_app import cob, intents, services
 from collections_app.bank_import import payments_import_csv
 from collections_app.models import ChargeWaiver, CollectionCase, Payment, ServicingRequest
 from config.errors import DomainError
+from installments.contracts import contract_disclosure, contract_render_html
 from installments.models import Installment, Plan
 from scoring.services import book_outcomes
 from tests.collections_app.factories import days_ago, plan_active, product_make
@@ -219,3 +220,9 @@ def test_the_product_early_payoff_discount_shows_on_the_quote(officer_user):
     assert quote.early_payoff_discount == (quote.accrued_interest * D("0.5")).quantize(D("0.01"))
     late = plan_active(disbursed=days_ago(250), amount="6000", term=12, product=product, by=officer_user)
     assert services.plan_payoff_quote(plan=late, on_date=timezone.localdate()).early_payoff_discount == 0
+    # The contract discloses the offer, in both languages.
+    offer = plan.contract.offer
+    offer.schedule = {"installments": offer.schedule}  # the offer engine's shape (the factory keeps the rows)
+    for language, text in (("en", "One-time early payoff offer: 50.00%"), ("zh-hans", "一次性提前结清优惠")):
+        disclosure = contract_disclosure(application=plan.application, offer=offer, language=language)
+        assert text in contract_render_html(disclosure=disclosure, language=language)
