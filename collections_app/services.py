@@ -952,13 +952,7 @@ def _request_validate(*, plan: Plan, kind: str, params: dict) -> tuple[dict, Dec
         arrears = _arrears(plan, today)
         if not arrears:
             raise DomainError("Nothing is due, so there is nothing to extend.", field="kind", code="no_arrears")
-        limit = extension_limit(plan, today)
-        if limit is not None and days > limit:
-            raise DomainError(
-                f"An extension of {days} days would move the overdue installments past the next one; choose at "
-                f"most {limit} days, or a re-installment." if limit > 0 else
-                "The next installment is due tomorrow; an extension cannot keep the due dates in order. "
-                "Ask for a re-installment instead.", field="days", code="extension_order")
+        _extension_check(plan, today, days)
         return {"days": days}, arrears, None, None
     if kind == kinds.REINSTALLMENT:
         months = _int_param(params, "months", 1, policy.max_reinstallment_months, "number of months")
@@ -1409,13 +1403,8 @@ def extension_limit(plan: Plan, today: date) -> int | None:
     return (min(upcoming) - today).days - 1 if upcoming else None
 
 
-def _extension_apply(*, plan: Plan, days: int, by, today: date, counter: str) -> ScheduleVersion:
-    """Move what is due now to `days` from today; later installments keep their dates, and the moved
-    ones stay before them. What the moved installments owe is carried whole, late charges included
-    (charges go down only by an explicit waiver); what was paid on the replaced rows is netted."""
-    rows = _live_open_rows(plan, lock=True)
-    version = current_version(plan)
-    new_date = today + timedelta(days=days)
+def _extension_check(plan: Plan, today: date, days: int) -> None:
+    """Refuse (field `days`) an extension that would move the overdue installments past the next one."""
     limit = extension_limit(plan, today)
     if limit is not None and days > limit:
         raise DomainError(
@@ -1423,6 +1412,16 @@ def _extension_apply(*, plan: Plan, days: int, by, today: date, counter: str) ->
             f"{limit} days, or a re-installment." if limit > 0 else
             "The next installment is due tomorrow; an extension cannot keep the due dates in order. "
             "Ask for a re-installment instead.", field="days", code="extension_order")
+
+
+def _extension_apply(*, plan: Plan, days: int, by, today: date, counter: str) -> ScheduleVersion:
+    """Move what is due now to `days` from today; later installments keep their dates, and the moved
+    ones stay before them. What the moved installments owe is carried whole, late charges included
+    (charges go down only by an explicit waiver); what was paid on the replaced rows is netted."""
+    rows = _live_open_rows(plan, lock=True)
+    version = current_version(plan)
+    new_date = today + timedelta(days=days)
+    _extension_check(plan, today, days)
     new_rows = []
     for r in rows:
         parts = outstanding_parts(r)
