@@ -1,7 +1,10 @@
 """The customer's whole journey in a real browser on the live server: sign up, fill the application
 wizard (with an uploaded ID and bank statement), wait for the personalised plans, open a schedule,
 choose a plan, have it approved, accept the contract and download it, see the plan's schedule, pay
-the first installment and get a payoff quote, rate the service; on a 375 px phone screen too.
+the first installment by card through the (simulated) payment provider, get a payoff quote, ask for a
+payment holiday that a loan officer confirms on the staff page, rate the service; on a 375 px phone
+screen too. The plan-page servicing runs once more with the Chinese UI; every money figure is checked
+to the cent against the database.
 
 Scoring runs in-process (`inline`) or, with REDIS_URL set, in a real Celery worker (`worker`): the
 "we are assessing" page then updates itself until the worker has scored the application.
@@ -15,16 +18,18 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 
-from collections_app.models import Payment
+from collections_app.models import Payment, ServicingRequest
 from config.errors import DomainError
 from customers.models import CustomerProfile, User
 from installments import decisions
 from installments.contracts import contract_latest
-from installments.models import Application, Plan
+from installments.models import Application, Installment, Plan
+from tests.collections_app.factories import plan_active
 from tests.conftest import requires_redis
-from tests.factories import TINY_PNG, UserFactory, WorkbenchProductFactory, make_resident_id
+from tests.factories import TEST_PASSWORD, TINY_PNG, UserFactory, WorkbenchProductFactory, make_resident_id
 from tests.portal.conftest import PORTAL_METHODS, statement_csv
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -120,6 +125,124 @@ def _approve(application: Application, setup: dict) -> None:
         decisions.application_confirm(application=application, by=setup["approver"])
         application.refresh_from_db()
     assert application.state == Application.State.APPROVED
+
+
+def _money(amount: Decimal) -> str:
+    """An amount as the pages show money (the `money` filter): thousands separators, two decimals."""
+    return f"{amount.quantize(Decimal('0.01')):,}"
+
+
+def _officer_confirms(page, officer, servicing_request: ServicingRequest, variant: str) -> None:
+    """A loan officer, in a browser of their own, confirms the customer's request on the staff page
+    after reading the same preview the customer saw."""
+    context = page.context.browser.new_context(locale="en-US", reduced_motion="reduce")
+    staff = context.new_page()
+    staff.set_default_timeout(30000)
+    try:
+        staff.goto(page.live_server_url + "/accounts/login/")
+        staff.fill("#id_username", officer.email)
+        staff.fill("#id_password", TEST_PASSWORD)
+        staff.get_by_role("button", name="Log in").click()
+        staff.wait_for_url(lambda url: "/accounts/login/" not in url)
+        staff.goto(page.live_server_url + "/servicing/staff/requests/")
+        card = staff.locator(".card", has=staff.locator(
+            f"form[action$='/servicing/staff/requests/{servicing_request.pk}/decide/']"))
+        assert card.locator(".request-preview .preview-terms").is_visible()
+        staff.set_viewport_size(DESKTOP)
+        staff_shot = Shots(staff, f"{variant}-officer")
+        staff_shot("requests")
+        staff_shot.phone("requests")
+        card.locator("input[value='approve']").check()
+        card.get_by_role("button", name="Record the decision").click()
+        staff.wait_for_selector(".alert-success:has-text('Decision recorded.')")
+    finally:
+        context.close()
+
+
+def _plan_servicing(page, shot: "Shots", plan: Plan, officer, *, language: str = "en") -> None:
+    """On the customer's plan page (open in `page`): pay the first installment by card, get today's
+    payoff quote, ask for a payment holiday of 2 installments, see its preview, have it confirmed by a
+    loan officer and see the new schedule. Labels are read from `language`'s compiled catalogue, so the
+    same steps prove the Chinese page; every figure is checked to the cent against the database."""
+
+    def t(text: str) -> str:
+        with translation.override(language):
+            return gettext(text)
+
+    today = timezone.localdate()
+    first = plan.installments.order_by("due_date", "number").first()
+
+    # 1. Pay the first installment by card through the provider (the simulator, which says so).
+    assert Decimal(page.input_value("#id_amount")) == first.amount_due
+    notice = page.locator("#test-mode-notice")
+    assert notice.is_visible() and t("Test mode") in notice.inner_text()
+    page.fill("#id_card_number", "4242424242424242")
+    page.get_by_role("button", name=t("Pay now")).click()
+    received = t("Thank you: %(amount)s %(currency)s received. Your receipt is in your messages.") % {
+        "amount": f"{first.amount_due:,}", "currency": plan.currency}
+    page.wait_for_selector(".alert-success")
+    assert received in page.inner_text(".alert-success")
+    payment = Payment.objects.get(plan=plan)
+    assert payment.amount == first.amount_due and payment.channel == Payment.Channel.SELF_SERVICE
+    assert payment.intent.status == "authorised" and payment.reference.startswith("simulated:")
+    first.refresh_from_db()
+    assert first.status == Installment.Status.PAID
+    shot("paid")
+    shot.phone("paid")
+
+    # 2. A payoff quote for today: the principal left is what was financed less the first principal.
+    quote_form = page.locator("form[method='get']")
+    quote_form.locator("input[name='on_date']").fill(today.isoformat())
+    quote_form.get_by_role("button", name=t("Get a quote")).click()
+    page.wait_for_selector("#payoff-quote")
+    plan.refresh_from_db()
+    principal_row = page.locator("#payoff-quote dt").filter(has_text=re.compile(rf"^{re.escape(t('Principal'))}$"))
+    principal_shown = principal_row.locator("xpath=following-sibling::dd[1]").inner_text().strip()
+    assert principal_shown == _money(plan.principal - first.principal_due), principal_shown
+    assert t("Total on %(day)s") % {"day": today.isoformat()} in page.inner_text("#payoff-quote")
+    assert page.get_by_role("link", name=t("Pay this amount")).is_visible()
+    shot("payoff-quote")
+    shot.phone("payoff-quote")
+
+    # 3. A payment holiday of 2 installments: the customer sees what confirming would do, before anyone does.
+    page.select_option("#id_request_kind", ServicingRequest.Kind.PAYMENT_HOLIDAY)
+    page.fill("#id_request_periods", "2")
+    page.fill("#id_request_reason", "Moving house this spring.")
+    page.get_by_role("button", name=t("Send the request")).click()
+    page.wait_for_selector(".alert-success")
+    assert t("Your request was sent. We will tell you when it is decided.") in page.inner_text(".alert-success")
+    holiday = ServicingRequest.objects.get(plan=plan)
+    assert holiday.status == ServicingRequest.Status.PENDING and holiday.params["periods"] == 2
+    preview = page.locator(".request-preview .preview-terms")
+    assert preview.is_visible() and t("After the change") in preview.locator("thead").inner_text()
+    left_after_preview = preview.locator("[data-preview='left_to_pay']").inner_text().strip()
+    shot("holiday-preview")
+    shot.phone("holiday-preview")
+
+    _officer_confirms(page, officer, holiday, shot.variant)
+    holiday.refresh_from_db()
+    assert holiday.status == ServicingRequest.Status.APPLIED
+
+    # After the change: #1 still paid, the new version in force, "left to pay" to the cent.
+    page.reload()
+    plan.refresh_from_db()
+    live = list(plan.installments.exclude(status=Installment.Status.SUPERSEDED).select_related("version"))
+    new_version = plan.schedule_versions.order_by("-version").first()
+    assert holiday.schedule_version_id == new_version.pk and new_version.version > 1
+    rows = page.locator(".schedule-table tbody tr")
+    assert rows.count() == len(live)
+    assert rows.first.locator("td").first.inner_text().strip() == "1"
+    assert rows.first.locator(".badge.text-bg-success").inner_text().strip() == t("Paid")
+    on_new_version = sum(1 for r in live if r.version_id == new_version.pk)
+    assert on_new_version > 0
+    assert page.locator(f".schedule-table tbody .badge:text-is('v{new_version.version}')").count() == on_new_version
+    left_to_pay = sum((r.amount_outstanding for r in live), Decimal("0")) - plan.credit_balance
+    left_card = page.locator(".card-body", has=page.get_by_text(t("Left to pay"), exact=True))
+    left_shown = left_card.locator(".fs-5.money").inner_text().strip()
+    assert left_shown == _money(left_to_pay), (left_shown, left_to_pay, plan.credit_balance)
+    assert left_after_preview == left_shown  # the preview was exactly what confirming did
+    shot("holiday-applied")
+    shot.phone("holiday-applied")
 
 
 def _journey(page, setup: dict, variant: str) -> None:
@@ -295,27 +418,11 @@ def _journey(page, setup: dict, variant: str) -> None:
     rating.get_by_role("button", name="Send").click()
     page.wait_for_selector(".alert-success:has-text('Thank you for your feedback')")
 
-    # The plan's schedule; pay the first installment; a payoff quote.
+    # The plan's schedule; pay the first installment; a payoff quote; a payment holiday confirmed.
     page.locator(f"#plan-{plan.pk}").get_by_role("link", name="Schedule, payoff and requests").click()
     page.wait_for_url(re.compile(rf"/servicing/my/plans/{plan.pk}/$"))
     shot("plan-schedule")
-    first_due = plan.installments.order_by("due_date", "number").first().amount_due
-    assert Decimal(page.input_value("#id_amount")) == first_due
-    assert page.locator("#test-mode-notice").is_visible()  # the simulated provider says so
-    page.fill("#id_card_number", "4111 1111 1111 1111")
-    page.get_by_role("button", name="Pay now").click()
-    page.wait_for_selector(".alert-success:has-text('received')")
-    payment = Payment.objects.get(plan=plan)
-    assert payment.amount == first_due and payment.channel == Payment.Channel.SELF_SERVICE
-    assert payment.intent.status == "authorised" and payment.reference.startswith("simulated:")
-    shot("paid")
-    quote_form = page.locator("form[method='get']")
-    quote_form.locator("input[name='on_date']").fill(timezone.localdate().isoformat())
-    quote_form.get_by_role("button", name="Get a quote").click()
-    page.wait_for_selector("#payoff-quote")
-    assert "Total on" in page.inner_text("#payoff-quote")
-    shot("payoff-quote")
-    shot.phone("payoff-quote")
+    _plan_servicing(page, shot, plan, setup["officer"])
 
     # The timeline tells the whole story.
     page.goto(base + f"/me/applications/{application.pk}/")
@@ -335,3 +442,25 @@ def test_customer_journey_with_scoring_in_process(browser_page, lending_setup, i
 @pytest.mark.integration
 def test_customer_journey_with_a_real_celery_worker(celery_live_worker, browser_page, lending_setup):
     _journey(browser_page, lending_setup, "worker")
+
+
+def test_plan_servicing_in_chinese(browser_page, transactional_db):
+    """The plan page's pay, payoff quote and payment holiday with the Chinese UI, on the phone too."""
+    page, base = browser_page, browser_page.live_server_url
+    customer = UserFactory(roles=["customer"], full_name="王小明", preferred_language="zh-hans")
+    officer = UserFactory(roles=["loan_officer"])
+    plan = plan_active(customer=customer, amount="20000", term=12, rate="12", by=officer)
+    page.set_viewport_size(DESKTOP)
+    page.set_default_timeout(30000)
+    page.goto(base + "/accounts/login/")
+    page.fill("#id_username", customer.email)
+    page.fill("#id_password", TEST_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(base + "/")
+    page.select_option("#language-select", customer.preferred_language)  # the switcher in the menu
+    page.wait_for_load_state("networkidle")
+    page.goto(base + f"/servicing/my/plans/{plan.pk}/")
+    assert page.locator("html").get_attribute("lang") == "zh-hans"
+    shot = Shots(page, "zh")
+    shot("plan-schedule")
+    _plan_servicing(page, shot, plan, officer, language="zh-hans")
