@@ -36,31 +36,116 @@ ANALYSIS_ROLES = (Role.MANAGER, Role.COLLECTOR, Role.APPROVER, Role.ADMIN)
 AGE_BANDS = ((0, 24, "18-24"), (25, 34, "25-34"), (35, 44, "35-44"), (45, 54, "45-54"), (55, 200, "55+"))
 
 
+# --- Who may see and act on what: the one rule, for every page and API route ----------------------------
+#
+# A customer sees and acts on their own plans. Loan officers, approvers, managers and admins see and
+# act on every plan. A collector sees the plans of the cases assigned to them (closed ones too: their
+# history stays readable) and acts only where such a case is still open. Requests, payments and
+# payment intents follow their plan; cases follow the collector's assignment. Whether the user's role
+# may do the action at all (take a payment, reverse one, decide) is the view's role check on top.
+
+PLAN_ALL_ROLES = (Role.LOAN_OFFICER, *CASE_ALL_ROLES)
+
+
+def _plans_reached(user, *, cases: QuerySet[CollectionCase]) -> QuerySet[Plan]:
+    if not getattr(user, "is_authenticated", False):
+        return Plan.objects.none()
+    if user.has_role(*PLAN_ALL_ROLES):
+        return Plan.objects.all()
+    reach = Q(pk__in=[])
+    if user.has_role(Role.CUSTOMER):
+        reach |= Q(customer=user)
+    if user.has_role(Role.COLLECTOR):
+        reach |= Q(pk__in=cases.filter(assigned_to=user).values("plan_id"))
+    return Plan.objects.filter(reach)
+
+
+def plans_visible_to(user) -> QuerySet[Plan]:
+    """The plans `user` may see (read pages and API answers about)."""
+    return _plans_reached(user, cases=CollectionCase.objects.all())
+
+
+def plans_actionable_by(user) -> QuerySet[Plan]:
+    """The plans `user` may act on (pay, ask for a request or measure, reverse a payment on)."""
+    return _plans_reached(user, cases=CollectionCase.objects.filter(status=CollectionCase.Status.OPEN))
+
+
+def _one(queryset, pk):
+    found = queryset.filter(pk=pk).first()
+    if found is None:  # another's object and a missing one answer alike: existence is not revealed
+        raise Http404
+    return found
+
+
+def plan_visible(user, pk: int) -> Plan:
+    return _one(plans_visible_to(user).select_related("product", "customer", "application"), pk)
+
+
+def plan_actionable(user, pk: int) -> Plan:
+    return _one(plans_actionable_by(user).select_related("product", "customer", "application"), pk)
+
+
+def cases_visible_to(user) -> QuerySet[CollectionCase]:
+    """Collectors see the cases assigned to them; approvers, managers and admins see all."""
+    cases = CollectionCase.objects.select_related("plan", "plan__product", "plan__customer", "assigned_to")
+    if not getattr(user, "is_authenticated", False):
+        return cases.none()
+    if user.has_role(*CASE_ALL_ROLES):
+        return cases
+    if user.has_role(Role.COLLECTOR):
+        return cases.filter(assigned_to=user)
+    return cases.none()
+
+
+def cases_actionable_by(user) -> QuerySet[CollectionCase]:
+    """Cases `user` may work (contacts, promises, notes, measures, assignment): visible, and for a
+    collector still open."""
+    cases = cases_visible_to(user)
+    if user.has_role(*CASE_ALL_ROLES):
+        return cases
+    return cases.filter(status=CollectionCase.Status.OPEN)
+
+
+def requests_visible_to(user) -> QuerySet[ServicingRequest]:
+    return ServicingRequest.objects.filter(plan__in=plans_visible_to(user))
+
+
+def requests_actionable_by(user) -> QuerySet[ServicingRequest]:
+    """Requests on plans `user` may act on (deciding them also needs a decider's role)."""
+    return ServicingRequest.objects.filter(plan__in=plans_actionable_by(user))
+
+
+def payments_visible_to(user) -> QuerySet[Payment]:
+    return Payment.objects.filter(plan__in=plans_visible_to(user))
+
+
+def payments_actionable_by(user) -> QuerySet[Payment]:
+    """Payments on plans `user` may act on (reversing one also needs a reversal role)."""
+    return Payment.objects.filter(plan__in=plans_actionable_by(user))
+
+
+def payment_intents_visible_to(user) -> QuerySet[PaymentIntent]:
+    return PaymentIntent.objects.filter(plan__in=plans_visible_to(user))
+
+
 # --- Plans -----------------------------------------------------------------------------------------
 
 def plans_for_customer(user) -> QuerySet[Plan]:
-    return Plan.objects.filter(customer=user).select_related("product").order_by("-created_at", "-id")
+    """The customer's own plans (the customer pages list only these, even for a customer on staff)."""
+    return plans_visible_to(user).filter(customer=user).select_related("product").order_by("-created_at", "-id")
 
 
-def plan_for_customer(user, pk: int) -> Plan:
+def plan_for_customer(user, pk: int, *, act: bool = False) -> Plan:
     """The customer's own plan; anyone else's is a 404 (its existence is not revealed)."""
-    plan = plans_for_customer(user).select_related("application").filter(pk=pk).first()
-    if plan is None:
-        raise Http404
-    return plan
+    plans = plans_actionable_by(user) if act else plans_visible_to(user)
+    return _one(plans.filter(customer=user).select_related("product", "application"), pk)
 
 
-def plan_for_staff(user, pk: int) -> Plan:
-    """Staff see every plan, except collectors, who see the plans of cases assigned to them."""
-    plans = Plan.objects.select_related("product", "customer", "application")
+def plan_for_staff(user, pk: int, *, act: bool = False) -> Plan:
+    """A plan on the staff pages: one the staff member sees (or, with `act`, may act on)."""
     if not user.has_role(*PLAN_STAFF_ROLES):
         raise Http404
-    if not user.has_role(Role.LOAN_OFFICER, *CASE_ALL_ROLES):
-        plans = plans.filter(collection_cases__assigned_to=user).distinct()
-    plan = plans.filter(pk=pk).first()
-    if plan is None:
-        raise Http404
-    return plan
+    return plan_actionable(user, pk) if act else plan_visible(user, pk)
 
 
 def plan_schedule(plan: Plan) -> list[Installment]:
@@ -116,7 +201,9 @@ def plan_summary(plan: Plan, schedule: list[Installment] | None = None) -> PlanS
         principal_outstanding=sum((r.principal_due - r.principal_paid for r in open_rows), ZERO), overdue=overdue,
         late_charges=sum((r.penalty_due - r.penalty_paid for r in open_rows), ZERO), next_due_date=next_date,
         next_due_amount=overdue + sum((r.amount_outstanding for r in upcoming if r.due_date == next_date), ZERO),
-        installments_paid=sum(1 for r in rows if r.status == Installment.Status.PAID), installments_total=len(rows),
+        # A paused month of a payment holiday owes nothing: it is neither paid nor counted as an installment.
+        installments_paid=sum(1 for r in rows if r.status == Installment.Status.PAID and r.amount_due > 0),
+        installments_total=sum(1 for r in rows if r.amount_due > 0),
     )
 
 
@@ -157,21 +244,8 @@ def requests_pending_for(user) -> QuerySet[ServicingRequest]:
 
 # --- Cases -----------------------------------------------------------------------------------------
 
-def cases_visible_to(user) -> QuerySet[CollectionCase]:
-    """Collectors see the cases assigned to them; approvers, managers and admins see all."""
-    cases = CollectionCase.objects.select_related("plan", "plan__product", "plan__customer", "assigned_to")
-    if user.has_role(*CASE_ALL_ROLES):
-        return cases
-    if user.has_role(Role.COLLECTOR):
-        return cases.filter(assigned_to=user)
-    return cases.none()
-
-
-def case_for_user(user, pk: int) -> CollectionCase:
-    case = cases_visible_to(user).filter(pk=pk).first()
-    if case is None:
-        raise Http404
-    return case
+def case_for_user(user, pk: int, *, act: bool = False) -> CollectionCase:
+    return _one(cases_actionable_by(user) if act else cases_visible_to(user), pk)
 
 
 def case_queue(user, *, bucket: str = "", product: str = "", collector: str = "", status: str = "open"):
@@ -270,25 +344,22 @@ def promises_open(case: CollectionCase) -> QuerySet[PromiseToPay]:
 # --- Payment intents and receipts --------------------------------------------------------------------
 
 def payment_intent_for(user, pk: int) -> PaymentIntent:
-    """A payment intent with its payment: the customer's own, or one on a plan the staff member sees
-    (plan_for_staff); 404 otherwise."""
-    intent = (PaymentIntent.objects.select_related("plan", "payment", "payment__plan")
-              .prefetch_related("payment__allocations__installment").filter(pk=pk).first())
-    if intent is None:
-        raise Http404
-    if intent.customer_id == user.pk:
-        return intent
-    plan_for_staff(user, intent.plan_id)
-    return intent
+    """A payment intent with its payment, on a plan `user` sees (plans_visible_to); 404 otherwise."""
+    return _one(payment_intents_visible_to(user).select_related("plan", "payment", "payment__plan")
+                .prefetch_related("payment__allocations__installment"), pk)
 
 
 def payment_for_receipt(user, pk: int, *, staff: bool) -> Payment:
     """A payment whose receipt `user` may download: on their own plan, or (`staff`) on a plan they see."""
-    payment = Payment.objects.select_related("plan", "plan__product", "plan__customer").filter(pk=pk).first()
-    if payment is None or payment.channel == Payment.Channel.CREDIT:
+    payments = payments_visible_to(user).exclude(channel=Payment.Channel.CREDIT).select_related(
+        "plan", "plan__product", "plan__customer")
+    if not staff:
+        payments = payments.filter(plan__customer=user)
+    elif not user.has_role(*PLAN_STAFF_ROLES):
         raise Http404
-    if staff:
-        plan_for_staff(user, payment.plan_id)
-    elif payment.plan.customer_id != user.pk:
-        raise Http404
-    return payment
+    return _one(payments, pk)
+
+
+def payment_for_reversal(user, pk: int) -> Payment:
+    """A payment on a plan `user` may act on (the reversal role is the caller's check)."""
+    return _one(payments_actionable_by(user).select_related("plan"), pk)

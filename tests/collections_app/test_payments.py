@@ -155,11 +155,12 @@ def test_reversal_needs_a_reason_and_a_staff_role(late_plan, officer_user):
     assert error.value.code == "forbidden"
 
 
-def test_reversing_a_prepayment_restores_the_schedule_it_replaced(officer_user):
+def test_reversing_a_prepayment_restores_the_schedule_it_replaced(officer_user, approver_user):
     plan = plan_active(disbursed=days_ago(35), amount="12000", term=12)
     before = [(r.number, r.due_date, r.amount_due) for r in _rows(plan)]
     payment = _post(plan, str(_rows(plan)[0].amount_due + D("2500")), "k-1", officer_user, overpayment="reduce_term")
-    services.payment_reverse(payment=payment, by=officer_user, reason="entered on the wrong plan")
+    asked = services.payment_reverse(payment=payment, by=officer_user, reason="entered on the wrong plan")
+    services.request_decide(request=asked.reversal_request, by=approver_user, approve=True)  # above the threshold
     plan.refresh_from_db()
     assert plan.current_version == 3
     assert [(r.number, r.due_date, r.amount_due) for r in _rows(plan)] == before

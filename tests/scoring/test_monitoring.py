@@ -123,7 +123,8 @@ def test_fairness_within_four_fifths_is_not_flagged(db, product):
 
 # --- Our own book --------------------------------------------------------------------------------
 
-def make_plan(application, *, disbursed: date, days_late: int = 0, paid_late_days: int | None = None):
+def make_plan(application, *, disbursed: date, days_late: int = 0, paid_late_days: int | None = None,
+              booked_late_days: int | None = None):
     offer = Offer.objects.create(application=application, method="annuity", amount=application.amount,
                                  term_months=12, annual_rate=Decimal("12"), installment=Decimal("900"),
                                  total_interest=Decimal("800"), total_fees=Decimal("0"),
@@ -135,21 +136,27 @@ def make_plan(application, *, disbursed: date, days_late: int = 0, paid_late_day
                                principal=application.amount, annual_rate=Decimal("12"), disbursement_date=disbursed)
     version = ScheduleVersion.objects.create(plan=plan, version=1, reason="initial")
     due = disbursed + timedelta(days=30)
-    paid_at = None if paid_late_days is None else timezone.make_aware(
-        timezone.datetime.combine(due + timedelta(days=paid_late_days), timezone.datetime.min.time()))
+    # A paid installment has its value date (`paid_on`, when the money came) and its booking (`paid_at`).
+    paid_on = None if paid_late_days is None else due + timedelta(days=paid_late_days)
+    booked = paid_late_days if booked_late_days is None else booked_late_days
+    paid_at = None if paid_on is None else timezone.make_aware(
+        timezone.datetime.combine(due + timedelta(days=booked), timezone.datetime.min.time()))
     Installment.objects.create(plan=plan, version=version, number=1, due_date=due, principal_due=Decimal("800"),
-                               interest_due=Decimal("100"), days_past_due=days_late, paid_at=paid_at)
+                               interest_due=Decimal("100"), days_past_due=days_late, paid_at=paid_at,
+                               paid_on=paid_on, status="paid" if paid_on else "overdue")
     return plan
 
 
 def test_book_outcomes_count_30_days_late_within_12_months(db, customer, product):
     disbursed = date(2024, 1, 15)
     plans = []
-    for late, paid_late in ((0, None), (45, None), (0, 31), (0, 29)):
+    # The last: the money came on the due date, the bank file was booked 40 days later: not late.
+    for late, paid_late, booked in ((0, None, None), (45, None, None), (0, 31, None), (0, 29, None), (0, 0, 40)):
         application = Application.objects.create(customer=customer, product=product, amount=Decimal("9000"))
-        plans.append(make_plan(application, disbursed=disbursed, days_late=late, paid_late_days=paid_late))
+        plans.append(make_plan(application, disbursed=disbursed, days_late=late, paid_late_days=paid_late,
+                               booked_late_days=booked))
     outcomes = services.book_outcomes([{"pk": p.pk, "disbursement_date": p.disbursement_date} for p in plans])
-    assert [outcomes[p.pk] for p in plans] == [0, 1, 1, 0]
+    assert [outcomes[p.pk] for p in plans] == [0, 1, 1, 0, 0]
 
 
 def test_retraining_from_the_book_uses_stored_features_and_outcomes(model_version, card, german, customer, product):
