@@ -6,8 +6,6 @@ field in config.api.exception_handler."""
 
 from datetime import date
 
-from django.http import Http404
-from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -49,18 +47,21 @@ def _is_staff(user) -> bool:
     return user.has_role(*services.STAFF_PAYMENT_ROLES)
 
 
-def plan_for_api(request, pk: int) -> Plan:
-    """Customers reach their own plans (others are 404); staff who take payments reach every plan."""
-    user = request.user
-    if _is_staff(user):
-        return get_object_or_404(Plan.objects.select_related("product", "customer"), pk=pk)
-    if user.has_role(Role.CUSTOMER):
-        return selectors.plan_for_customer(user, pk)
-    raise PermissionDenied("Your role does not allow this.")
+def _require_servicing_role(user) -> None:
+    if not user.has_role(Role.CUSTOMER, *selectors.PLAN_STAFF_ROLES):
+        raise PermissionDenied("Your role does not allow this.")
+
+
+def plan_for_api(request, pk: int, *, act: bool = False) -> Plan:
+    """A plan the user sees (or, with `act`, may act on): the same rule as the pages
+    (selectors.plans_visible_to / plans_actionable_by); any other plan is a 404."""
+    _require_servicing_role(request.user)
+    return selectors.plan_actionable(request.user, pk) if act else selectors.plan_visible(request.user, pk)
 
 
 class PlanListApi(ListAPIView):
-    """Plans: a customer's own; every plan for staff (filter by state, bucket)."""
+    """The plans the user sees (selectors.plans_visible_to): a customer's own, a collector's assigned,
+    every plan for other staff (filter by state, bucket)."""
 
     serializer_class = PlanOutputSerializer
     filterset_fields = ["state", "bucket"]
@@ -69,12 +70,8 @@ class PlanListApi(ListAPIView):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation: no user
             return Plan.objects.none()
-        user = self.request.user
-        if _is_staff(user):
-            return Plan.objects.select_related("product").order_by("-created_at", "-id")
-        if user.has_role(Role.CUSTOMER):
-            return selectors.plans_for_customer(user)
-        raise PermissionDenied("Your role does not allow this.")
+        _require_servicing_role(self.request.user)
+        return selectors.plans_visible_to(self.request.user).select_related("product").order_by("-created_at", "-id")
 
 
 class PlanDetailApi(APIView):
@@ -105,7 +102,7 @@ class PlanPaymentsApi(ListAPIView):
                                          "(`reference` is required)"),
         403: OpenApiResponse(description="Customers pay through POST /api/v1/plans/{id}/payment-intents/")})
     def post(self, request, pk: int):
-        plan = plan_for_api(request, pk)
+        plan = plan_for_api(request, pk, act=True)
         if not _is_staff(request.user) or request.user.pk == plan.customer_id:
             raise PermissionDenied({"detail": _("Customers pay through the payment provider: create a payment "
                                                 "intent instead."),
@@ -166,7 +163,7 @@ class PlanPaymentIntentsApi(ListAPIView):
                                          "(`amount`); the body names the field and nothing is posted"),
         403: OpenApiResponse(description="Only the plan's customer pays through the provider")})
     def post(self, request, pk: int):
-        plan = plan_for_api(request, pk)
+        plan = plan_for_api(request, pk, act=True)
         if request.user.pk != plan.customer_id:
             raise PermissionDenied(_("Only the plan's customer pays through the payment provider; staff post money "
                                      "received elsewhere on payments/ with its reference."))
@@ -231,7 +228,7 @@ class PaymentReverseApi(APIView):
     def post(self, request, pk: int):
         if not request.user.has_role(*services.REVERSAL_ROLES):
             raise PermissionDenied("Your role cannot reverse payments.")
-        payment = get_object_or_404(Payment, pk=pk)
+        payment = selectors.payment_for_reversal(request.user, pk)
         reason = str(request.data.get("reason", "")).strip()
         if not reason:
             raise ValidationError({"reason": ["Say why the payment is reversed."]})
@@ -267,10 +264,7 @@ class PlanRequestsApi(APIView):
 
     @extend_schema(request=RequestInputSerializer, responses={201: RequestOutputSerializer})
     def post(self, request, pk: int):
-        plan = plan_for_api(request, pk)
-        if request.user.has_role(Role.COLLECTOR) and not request.user.has_role(*selectors.CASE_ALL_ROLES):
-            if not plan.collection_cases.filter(assigned_to=request.user).exists():
-                raise Http404
+        plan = plan_for_api(request, pk, act=True)
         data = RequestInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         made = services.request_create(plan=plan, kind=data.validated_data["kind"], by=request.user,

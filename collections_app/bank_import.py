@@ -34,6 +34,7 @@ from decimal import Decimal, InvalidOperation
 
 from collections_app import services
 from collections_app.models import Payment
+from collections_app.selectors import plans_actionable_by
 from config.errors import DomainError
 from customers.audit import audit_record
 from installments.models import Plan
@@ -145,7 +146,7 @@ def payments_import_csv(*, text: str, by) -> ImportResult:
     result = ImportResult(lines=len(lines))
     well_formed = _well_formed(lines, today=services.business_date(), result=result)
     earlier = _posted_before(line.reference for line in well_formed)
-    plans = _plans_named(well_formed)
+    plans = _plans_named(well_formed, by=by)
     to_post: list[tuple[_Line, Plan]] = []
     for line in well_formed:
         payment = earlier.get(line.reference)
@@ -307,13 +308,15 @@ def quoted_plan_numbers(text: str) -> list[str]:
     return list(dict.fromkeys(numbers))
 
 
-def _plans_named(lines: list[_Line]) -> dict[str, Plan]:
+def _plans_named(lines: list[_Line], *, by) -> dict[str, Plan]:
+    """The plans the lines name that `by` may act on (selectors.plans_actionable_by, the rule of every
+    page and API route); any other plan reads as not found."""
     numbers = set()
     for line in lines:
         numbers.update([line.plan_number] if line.plan_number else quoted_plan_numbers(line.text))
     plans = {}
     for batch in _batches(numbers):
-        plans.update((p.number, p) for p in Plan.objects.filter(number__in=batch).select_related("product"))
+        plans.update((p.number, p) for p in plans_actionable_by(by).filter(number__in=batch).select_related("product"))
     return plans
 
 

@@ -281,7 +281,10 @@ def test_payment_api_object_access(api_client, book, collector_user):
     assert api_client.post(other, {"amount": "1"}, format="json", HTTP_IDEMPOTENCY_KEY="x").status_code == 404
     assert api_client.get(reverse("api-plan-detail", args=[book["theirs"].pk])).status_code == 404
     assert [p["number"] for p in api_client.get(reverse("api-plans")).json()["results"]] == [book["mine"].number]
-    api_client.force_authenticate(collector_user)  # collectors take payments on any plan
+    api_client.force_authenticate(collector_user)  # a collector pays only on plans with a case of theirs
+    assert api_client.post(other, {"amount": "5.00", "reference": "phone-0"}, format="json",
+                           HTTP_IDEMPOTENCY_KEY="phone-0").status_code == 404
+    api_client.force_authenticate(staff_make(Role.LOAN_OFFICER))  # officers take payments on any plan
     response = api_client.post(other, {"amount": "5.00", "received_on": days_ago(2).isoformat(),
                                        "reference": "phone-1"}, format="json", HTTP_IDEMPOTENCY_KEY="phone-1")
     assert response.status_code == 201 and response.json()["channel"] == "officer"
