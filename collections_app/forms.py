@@ -184,6 +184,18 @@ class AssignForm(forms.Form):
         self.fields["collector"].queryset = User.objects.filter(groups__name=Role.COLLECTOR, is_active=True)
 
 
+class PlanListFilterForm(forms.Form):
+    """The staff plan list's search box and state filter: hostile input (a NUL byte, an unknown
+    state) is a 400 naming the field, never a database error."""
+
+    q = forms.CharField(label=_("Search"), required=False, max_length=200)
+    state = forms.ChoiceField(label=_("State"), required=False)
+
+    def __init__(self, *args, states=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["state"].choices = [("", _("Any state")), *states]
+
+
 class QueueFilterForm(forms.Form):
     bucket = forms.ChoiceField(label=_("Bucket"), required=False)
     product = forms.ChoiceField(label=_("Product"), required=False)

@@ -28,6 +28,7 @@ from collections_app.forms import (
     NoteForm,
     PaymentImportForm,
     PayoffQuoteForm,
+    PlanListFilterForm,
     PromiseForm,
     QueueFilterForm,
     ReversalForm,
@@ -36,6 +37,7 @@ from collections_app.forms import (
 )
 from collections_app.models import CobRun, Payment, ServicingRequest
 from config.errors import DomainError
+from config.redirects import safe_next_url
 from customers.models import User
 from customers.permissions import role_required
 from customers.roles import Role
@@ -124,7 +126,7 @@ def pay_outcome_message(request, intent) -> None:
 @role_required(Role.CUSTOMER)
 def my_plan_pay(request, pk: int):
     """Pay on the plan page: through the payment provider (collections_app.intents), like the portal."""
-    plan = selectors.plan_for_customer(request.user, pk, act=True)
+    plan = selectors.plan_for_customer(request.user, pk)
     form = CustomerPaymentForm(request.POST)
     if form.is_valid():
         data = form.cleaned_data
@@ -148,7 +150,7 @@ def my_plan_pay(request, pk: int):
 @require_POST
 @role_required(Role.CUSTOMER)
 def my_plan_request(request, pk: int):
-    plan = selectors.plan_for_customer(request.user, pk, act=True)
+    plan = selectors.plan_for_customer(request.user, pk)
     form = CustomerRequestForm(request.POST)
     if form.is_valid():
         try:
@@ -189,13 +191,20 @@ def my_messages(request):
 @require_GET
 @role_required(*STAFF_PLAN_ROLES)
 def staff_plans(request):
-    query = (request.GET.get("q") or "").strip()
-    plans = selectors.plans_visible_to(request.user).select_related("product", "customer").order_by(
-        "-created_at", "-id")
+    form = PlanListFilterForm(request.GET, states=Plan.State.choices)
+    plans = Plan.objects.select_related("product", "customer").order_by("-created_at", "-id")
+    if not request.user.has_role(Role.LOAN_OFFICER, *selectors.CASE_ALL_ROLES):
+        plans = plans.filter(collection_cases__assigned_to=request.user).distinct()
+    if not form.is_valid():
+        for field, errors in form.errors.items():
+            messages.error(request, f"{form.fields[field].label} ({field}): {' '.join(errors)}")
+        return render(request, "collections_app/staff_plans.html", {
+            "page": Paginator(plans.none(), 25).get_page(1), "q": "", "state": "", "states": Plan.State.choices},
+            status=400)
+    query, state = form.cleaned_data["q"], form.cleaned_data["state"]
     if query:
         plans = plans.filter(Q(number__icontains=query) | Q(customer__full_name__icontains=query)
                              | Q(customer__email__icontains=query))
-    state = request.GET.get("state") or ""
     if state:
         plans = plans.filter(state=state)
     page = Paginator(plans, 25).get_page(request.GET.get("page"))
@@ -238,7 +247,7 @@ def staff_plan_history(request, pk: int):
 @require_POST
 @role_required(*services.STAFF_PAYMENT_ROLES)
 def staff_payment_take(request, pk: int):
-    plan = selectors.plan_for_staff(request.user, pk, act=True)
+    plan = selectors.plan_for_staff(request.user, pk)
     form = StaffPaymentForm(request.POST)
     if form.is_valid():
         data = form.cleaned_data
@@ -271,7 +280,7 @@ def staff_payment_take(request, pk: int):
 @require_POST
 @role_required(*services.REVERSAL_ROLES)
 def staff_payment_reverse(request, pk: int):
-    payment = selectors.payment_for_reversal(request.user, pk)
+    payment = get_object_or_404(Payment, pk=pk)
     form = ReversalForm(request.POST)
     if not form.is_valid():
         messages.error(request, _("Say why the payment is reversed."))
@@ -327,7 +336,7 @@ def staff_requests(request):
 @require_POST
 @role_required(*REQUEST_DECIDERS)
 def staff_request_decide(request, pk: int):
-    servicing_request = get_object_or_404(selectors.requests_actionable_by(request.user), pk=pk)
+    servicing_request = get_object_or_404(ServicingRequest, pk=pk)
     form = DecisionForm(request.POST, prefix=f"r{pk}")
     if not form.is_valid():
         messages.error(request, _("Choose confirm or reject."))
@@ -346,7 +355,7 @@ def staff_request_decide(request, pk: int):
         messages.error(request, error.message)
     else:
         messages.success(request, _("Decision recorded."))
-    return redirect(request.POST.get("next") or reverse("collections:staff_requests"))
+    return redirect(safe_next_url(request, request.POST.get("next"), reverse("collections:staff_requests")))
 
 
 @require_GET
@@ -398,7 +407,7 @@ def collections_case(request, pk: int):
 
 
 def _case_post(request, pk: int, form_class, form_name: str, action):
-    case = selectors.case_for_user(request.user, pk, act=True)
+    case = selectors.case_for_user(request.user, pk)
     form = form_class(request.POST)
     if form.is_valid():
         try:
@@ -455,7 +464,7 @@ def case_measure_request(request, pk: int):
 @require_POST
 @role_required(*services.APPROVER_ROLES)
 def case_assign(request, pk: int):
-    case = selectors.case_for_user(request.user, pk, act=True)
+    case = selectors.case_for_user(request.user, pk)
     form = AssignForm(request.POST)
     if form.is_valid():
         try:

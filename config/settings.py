@@ -125,8 +125,14 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 # Our login form posts the e-mail in the field Django calls "username".
 AXES_USERNAME_FORM_FIELD = "username"
+# Failures count under the normalised e-mail (lower-cased, stripped), as sign-in matches it.
+AXES_USERNAME_CALLABLE = "customers.backends.axes_username"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
+
+# Password-reset mails an hour, per address and per client (customers.forms.ThrottledPasswordResetForm).
+PASSWORD_RESET_PER_EMAIL = env.int("PASSWORD_RESET_PER_EMAIL", default=3)
+PASSWORD_RESET_PER_IP = env.int("PASSWORD_RESET_PER_IP", default=10)
 
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=60 * 60 * 8)
 SESSION_COOKIE_HTTPONLY = True

@@ -20,7 +20,7 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
-from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -34,6 +34,7 @@ from rest_framework import exceptions, serializers
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
 
+from config.redirects import safe_next_url
 from customers.audit import audit_record
 
 DEVICE_NAME = "Authenticator app"
@@ -55,10 +56,8 @@ def _client_ip(request) -> str | None:
 
 def _next_url(request) -> str:
     candidate = request.POST.get("next") or request.GET.get("next") or ""
-    if candidate and url_has_allowed_host_and_scheme(candidate, allowed_hosts={request.get_host()},
-                                                     require_https=request.is_secure()):
-        return candidate
-    return reverse("staff_home") if getattr(request.user, "is_staff_member", False) else reverse("home")
+    default = reverse("staff_home") if getattr(request.user, "is_staff_member", False) else reverse("home")
+    return safe_next_url(request, candidate, default)
 
 
 class TokenForm(forms.Form):

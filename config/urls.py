@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from config import views
 
+handler400 = "config.views.error_400"
 handler403 = "config.views.error_403"
 handler404 = "config.views.error_404"
 handler500 = "config.views.error_500"

@@ -6,6 +6,7 @@ from django.db import connection
 from django.http import HttpResponseServerError, JsonResponse
 from django.shortcuts import render
 from django.template import loader
+from django.views import defaults
 from django.views.decorators.cache import never_cache
 
 from customers.permissions import staff_required
@@ -56,14 +57,31 @@ def healthz(request):
     return JsonResponse(body, status=200 if not down else 503)
 
 
+def _is_api(request) -> bool:
+    """API clients get JSON errors, never the HTML error pages (an error outside DRF's handler too)."""
+    return request is not None and request.path.startswith("/api/")
+
+
+def error_400(request, exception=None):
+    if _is_api(request):
+        return JsonResponse({"detail": "Bad request."}, status=400)
+    return defaults.bad_request(request, exception)
+
+
 def error_403(request, exception=None):
+    if _is_api(request):
+        return JsonResponse({"detail": "You do not have permission to perform this action."}, status=403)
     return render(request, "errors/403.html", status=403)
 
 
 def error_404(request, exception=None):
+    if _is_api(request):
+        return JsonResponse({"detail": "Not found."}, status=404)
     return render(request, "errors/404.html", status=404)
 
 
 def error_500(request):
+    if _is_api(request):
+        return JsonResponse({"detail": "Server error."}, status=500)
     # Rendered without the request: the context processors may need the database that just failed.
     return HttpResponseServerError(loader.get_template("errors/500.html").render({}))

@@ -6,6 +6,7 @@ first role check reads the groups. These read the group names in the same query,
 (any group name survives it), and leave them where User.role_names keeps them.
 """
 
+from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
 from django.db.models import OuterRef, Subquery
 from rest_framework.authentication import TokenAuthentication
@@ -27,6 +28,19 @@ _user_with_roles = PreparedQuery(
     lambda pk: User._default_manager.annotate(role_list=role_names_of("pk")).filter(pk=pk).order_by()[:1],
     {"pk": ID_MARKER})
 _token = PreparedQuery(lambda key: Token.objects.filter(key=key).order_by()[:1], {"key": "prepared-query:token-key"})
+
+
+def axes_username(request, credentials: dict | None = None) -> str | None:
+    """The user name django-axes counts failures under (settings.AXES_USERNAME_CALLABLE): the e-mail
+    lower-cased and stripped, as sign-in matches it (`email__iexact`), so `USER@x` and `user@x` share
+    one lock-out. Used for the login page and the API token view alike."""
+    field = settings.AXES_USERNAME_FORM_FIELD
+    if credentials:
+        name = credentials.get(field)
+    else:
+        name = getattr(request, "data", None) or getattr(request, "POST", {})
+        name = name.get(field) if hasattr(name, "get") else None
+    return name.strip().lower() if isinstance(name, str) else name
 
 
 def _keep_roles(user: User, names) -> User:

@@ -1,6 +1,10 @@
+import hashlib
+
 from django import forms
+from django.conf import settings
 from django.contrib.auth import password_validation
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
+from django.core.cache import cache
 from django.db import models
 from django.forms.models import fields_for_model, model_to_dict
 from django.utils.translation import gettext_lazy as _
@@ -11,6 +15,32 @@ from customers.services import LINE_FIELDS, LINE_MODELS
 
 class EmailAuthenticationForm(AuthenticationForm):
     username = forms.EmailField(label=_("E-mail"), widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}))
+
+
+class ThrottledPasswordResetForm(PasswordResetForm):
+    """Django's reset form, sending at most PASSWORD_RESET_PER_EMAIL mails an hour to one address and
+    PASSWORD_RESET_PER_IP an hour for one client. Over the limit nothing is sent, and the page is the
+    same "check your inbox" as always, so it tells nobody whether the address has an account."""
+
+    def save(self, *args, request=None, **kwargs):
+        email = self.cleaned_data["email"].strip().lower()
+        client = request.META.get("REMOTE_ADDR", "") if request is not None else ""
+        hashed = hashlib.sha256(email.encode()).hexdigest()  # no address in the cache keys
+        if (within_hourly_limit(f"password-reset:email:{hashed}", settings.PASSWORD_RESET_PER_EMAIL)
+                and within_hourly_limit(f"password-reset:ip:{client}", settings.PASSWORD_RESET_PER_IP)):
+            super().save(*args, request=request, **kwargs)
+
+
+def within_hourly_limit(key: str, limit: int) -> bool:
+    """Count one more use of `key` in the cache (the count lives an hour from its first use); whether
+    it is still within `limit`."""
+    cache.add(key, 0, timeout=60 * 60)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.add(key, 1, timeout=60 * 60)
+        count = 1
+    return count <= limit
 
 
 class SignUpForm(forms.Form):

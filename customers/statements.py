@@ -39,6 +39,9 @@ import pandas as pd
 
 MAX_ROWS = 20_000
 MAX_COLUMNS = 200
+# The largest amount a money field holds (max_digits=14, decimal_places=2), in cents; 20,000 rows
+# of it still sum inside int64.
+MAX_AMOUNT_CENTS = 10**14 - 1
 SEASONAL_THRESHOLD = Decimal("0.25")
 INCOME_CATEGORY = "income"
 OTHER_CATEGORY = "other"
@@ -208,7 +211,10 @@ def parse_cents(text: str, *, decimal_comma: bool = False) -> int:
         value = value.replace(".", "").replace(",", ".")
     else:
         raise ValueError(text)
-    return int(Decimal(value).scaleb(2))
+    cents = int(Decimal(value).scaleb(2))
+    if abs(cents) > MAX_AMOUNT_CENTS:  # beyond what the money fields (and int64 sums) hold
+        raise ValueError(text)
+    return cents
 
 
 def read_transactions(raw: bytes, *, max_rows: int = MAX_ROWS) -> pd.DataFrame:

@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from customers import views
-from customers.forms import EmailAuthenticationForm
+from customers.forms import EmailAuthenticationForm, ThrottledPasswordResetForm
 
 urlpatterns = [
     path("accounts/sign-up/", views.sign_up, name="sign_up"),
@@ -11,6 +11,9 @@ urlpatterns = [
         auth_views.LoginView.as_view(authentication_form=EmailAuthenticationForm, redirect_authenticated_user=True),
         name="login",
     ),
+    # Django's reset view with mails throttled per address and per client (before accounts/ in config.urls).
+    path("accounts/password_reset/", auth_views.PasswordResetView.as_view(form_class=ThrottledPasswordResetForm),
+         name="password_reset"),
     # The customer's own profile.
     path("profile/", views.profile_page, name="profile"),
     path("profile/identity/", views.profile_identity, name="profile_identity"),

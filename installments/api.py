@@ -1,8 +1,10 @@
 """The installments API: public quotes and products; personalised offers for a customer (or an
 officer on their behalf); choosing an offer. Thin views: validate, call a service or selector, shape."""
 
+from datetime import date
 from decimal import Decimal
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.http import Http404
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
@@ -29,6 +31,8 @@ from installments.serializers import (
 )
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
+# A quote's dates stay where a whole schedule (up to 360 months plus grace) fits in the calendar.
+QUOTE_DATE_BOUNDS = [MinValueValidator(date(1900, 1, 1)), MaxValueValidator(date(2199, 12, 31))]
 
 
 class QuoteThrottle(ScopedRateThrottle):
@@ -59,8 +63,8 @@ class QuoteApi(APIView):
                                                         help_text="Percent a year, e.g. \"12\".")
         term_months = serializers.IntegerField(min_value=1, max_value=360)
         method = serializers.ChoiceField(choices=METHOD_CHOICES)
-        disbursement_date = serializers.DateField()
-        first_due_date = serializers.DateField(required=False, allow_null=True,
+        disbursement_date = serializers.DateField(validators=QUOTE_DATE_BOUNDS)
+        first_due_date = serializers.DateField(required=False, allow_null=True, validators=QUOTE_DATE_BOUNDS,
                                                help_text="Default: one period after the disbursement.")
         day_count = serializers.ChoiceField(choices=DAY_COUNTS, default="30/360")
         upfront_fee = serializers.DecimalField(**MONEY, min_value=Decimal(0), default=0)

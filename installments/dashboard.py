@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from config.errors import DomainError
+from config.redirects import safe_next_url
 from customers.permissions import role_required
 from installments import dashboard_selectors as selectors
 from installments import dashboard_services as services
@@ -175,7 +176,7 @@ def refresh(request):
         messages.success(request, _("The figures are being recomputed; reload in a moment."))
     else:
         messages.warning(request, _("The refresh could not be queued now; the hourly job will recompute the figures."))
-    target = request.POST.get("next") or ""
+    target = safe_next_url(request, request.POST.get("next"), "")
     return redirect(target if target.startswith("/manager/") else reverse("dashboard:overview"))
 
 

@@ -19,12 +19,12 @@ from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from config.errors import DomainError
+from config.redirects import safe_next_url
 from customers import selectors as customer_selectors
 from customers import services as customer_services
 from customers.forms import DocumentReviewForm, InterviewNoteForm
@@ -166,11 +166,10 @@ def assign(request, pk: int):
         messages.error(request, error)
     else:
         messages.success(request, _("The assignment is saved."))
-    back = request.POST.get("next", "")
-    if request.POST.get("context") == "queue" and url_has_allowed_host_and_scheme(
-            back, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
-        return redirect(back)
-    return redirect("workbench_application", pk=pk)
+    back = reverse("workbench_application", kwargs={"pk": pk})
+    if request.POST.get("context") == "queue":
+        back = safe_next_url(request, request.POST.get("next"), back)
+    return redirect(back)
 
 
 # --- The application page --------------------------------------------------------------------------
