@@ -126,7 +126,7 @@ def pay_outcome_message(request, intent) -> None:
 @role_required(Role.CUSTOMER)
 def my_plan_pay(request, pk: int):
     """Pay on the plan page: through the payment provider (collections_app.intents), like the portal."""
-    plan = selectors.plan_for_customer(request.user, pk)
+    plan = selectors.plan_for_customer(request.user, pk, act=True)
     form = CustomerPaymentForm(request.POST)
     if form.is_valid():
         data = form.cleaned_data
@@ -150,7 +150,7 @@ def my_plan_pay(request, pk: int):
 @require_POST
 @role_required(Role.CUSTOMER)
 def my_plan_request(request, pk: int):
-    plan = selectors.plan_for_customer(request.user, pk)
+    plan = selectors.plan_for_customer(request.user, pk, act=True)
     form = CustomerRequestForm(request.POST)
     if form.is_valid():
         try:
@@ -192,9 +192,8 @@ def my_messages(request):
 @role_required(*STAFF_PLAN_ROLES)
 def staff_plans(request):
     form = PlanListFilterForm(request.GET, states=Plan.State.choices)
-    plans = Plan.objects.select_related("product", "customer").order_by("-created_at", "-id")
-    if not request.user.has_role(Role.LOAN_OFFICER, *selectors.CASE_ALL_ROLES):
-        plans = plans.filter(collection_cases__assigned_to=request.user).distinct()
+    plans = selectors.plans_visible_to(request.user).select_related("product", "customer").order_by(
+        "-created_at", "-id")
     if not form.is_valid():
         for field, errors in form.errors.items():
             messages.error(request, f"{form.fields[field].label} ({field}): {' '.join(errors)}")
@@ -247,7 +246,7 @@ def staff_plan_history(request, pk: int):
 @require_POST
 @role_required(*services.STAFF_PAYMENT_ROLES)
 def staff_payment_take(request, pk: int):
-    plan = selectors.plan_for_staff(request.user, pk)
+    plan = selectors.plan_for_staff(request.user, pk, act=True)
     form = StaffPaymentForm(request.POST)
     if form.is_valid():
         data = form.cleaned_data
@@ -280,7 +279,7 @@ def staff_payment_take(request, pk: int):
 @require_POST
 @role_required(*services.REVERSAL_ROLES)
 def staff_payment_reverse(request, pk: int):
-    payment = get_object_or_404(Payment, pk=pk)
+    payment = selectors.payment_for_reversal(request.user, pk)
     form = ReversalForm(request.POST)
     if not form.is_valid():
         messages.error(request, _("Say why the payment is reversed."))
@@ -336,7 +335,7 @@ def staff_requests(request):
 @require_POST
 @role_required(*REQUEST_DECIDERS)
 def staff_request_decide(request, pk: int):
-    servicing_request = get_object_or_404(ServicingRequest, pk=pk)
+    servicing_request = get_object_or_404(selectors.requests_actionable_by(request.user), pk=pk)
     form = DecisionForm(request.POST, prefix=f"r{pk}")
     if not form.is_valid():
         messages.error(request, _("Choose confirm or reject."))
@@ -407,7 +406,7 @@ def collections_case(request, pk: int):
 
 
 def _case_post(request, pk: int, form_class, form_name: str, action):
-    case = selectors.case_for_user(request.user, pk)
+    case = selectors.case_for_user(request.user, pk, act=True)
     form = form_class(request.POST)
     if form.is_valid():
         try:
@@ -464,7 +463,7 @@ def case_measure_request(request, pk: int):
 @require_POST
 @role_required(*services.APPROVER_ROLES)
 def case_assign(request, pk: int):
-    case = selectors.case_for_user(request.user, pk)
+    case = selectors.case_for_user(request.user, pk, act=True)
     form = AssignForm(request.POST)
     if form.is_valid():
         try:
