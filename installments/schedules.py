@@ -462,6 +462,9 @@ def _calendar(terms: PlanTerms) -> _Calendar:
     if terms.day_count == "30/360" and terms.frequency == "monthly":
         year_days = 360
         days = [_period_days(terms, 0, terms.disbursement_date, dates[0])] + [30] * (count - 1)
+        if days[0] <= 0 < (dates[0] - terms.disbursement_date).days:
+            # 30/360 counts the 30th to the 31st as no day at all; a period that really has a day is one day.
+            days[0] = 1
     else:
         year_days = 364 if terms.day_count == "30/360" else 365
         days = [(end - start).days for start, end in zip([terms.disbursement_date, *dates], dates, strict=False)]

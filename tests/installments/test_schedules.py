@@ -642,3 +642,15 @@ def test_servicing_keeps_the_shape_of_a_step_up_plan():
     assert abs(rows[4].payment - 2 * rows[0].payment) <= D("0.01")  # still doubles at installment 7
     assert rows[4].number == 7
     assert_consistent(after)
+
+
+def test_a_prepayment_on_the_30th_before_a_due_date_on_the_31st_is_one_day_of_interest():
+    # 30/360 counts the 30th to the 31st as no day; the carried schedule's first period is one day, not refused.
+    terms = PlanTerms(amount=Decimal("1200"), annual_rate=Decimal("12"), term=3, method="annuity",
+                      disbursement_date=date(2026, 12, 10), due_day=31)
+    schedule = build_schedule(terms)
+    due = schedule.installments[0].due_date
+    assert due.day == 31
+    after = prepay(schedule, due - timedelta(days=1), Decimal("500"))
+    assert after.installments[0].due_date == due
+    assert sum(r.principal for r in after.installments) == after.amount_financed
