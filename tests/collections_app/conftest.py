@@ -74,3 +74,17 @@ def collector_user(db):
 @pytest.fixture
 def manager_user(db):
     return staff_make(Role.MANAGER)
+
+
+@pytest.fixture
+def overdue_plan(officer_user):
+    """12 x 1,000-ish annuity disbursed ~100 days ago: three installments overdue, with late charges."""
+    from collections_app import cob
+    from installments.models import Plan
+    from tests.collections_app.factories import days_ago, plan_active
+
+    plan = plan_active(disbursed=days_ago(100), amount="12000", term=12, by=officer_user)
+    cob.run_cob(days_ago(1))
+    plan.refresh_from_db()
+    assert plan.state == Plan.State.OVERDUE
+    return plan

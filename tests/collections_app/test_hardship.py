@@ -23,16 +23,6 @@ def live(plan):
     return list(plan.installments.exclude(status="superseded").order_by("due_date", "number"))
 
 
-@pytest.fixture
-def overdue_plan(officer_user):
-    """12 x 1,000-ish annuity disbursed ~100 days ago: three installments overdue, with late charges."""
-    plan = plan_active(disbursed=days_ago(100), amount="12000", term=12, by=officer_user)
-    cob.run_cob(days_ago(1))
-    plan.refresh_from_db()
-    assert plan.state == Plan.State.OVERDUE
-    return plan
-
-
 def test_a_measure_within_the_threshold_applies_at_once(collector_user):
     plan = plan_by_hand(disbursed=days_ago(60), rows=[(days_ago(10), "300.00", "10.00"),
                                                       (days_ago(-20), "300.00", "8.00")], state="overdue")

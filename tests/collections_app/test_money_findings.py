@@ -13,7 +13,7 @@ from collections_app.bank_import import payments_import_csv
 from collections_app.models import ChargeWaiver, CollectionCase, Payment, ServicingRequest
 from config.errors import DomainError
 from installments.contracts import contract_disclosure, contract_render_html
-from installments.models import Installment, Plan
+from installments.models import Installment
 from scoring.services import book_outcomes
 from tests.collections_app.factories import days_ago, plan_active, product_make
 
@@ -77,15 +77,6 @@ def test_3_a_holiday_after_a_payment_keeps_it_paid(paid_first, officer_user):
     # Left to pay grows by the interest of the paused months only, never by the money already paid.
     assert left_to_pay(plan) - before < D("600")
     assert preview["after"]["left_to_pay"] == left_to_pay(plan)
-
-
-@pytest.fixture
-def overdue_plan(officer_user):
-    plan = plan_active(disbursed=days_ago(100), amount="12000", term=12, by=officer_user)
-    cob.run_cob(days_ago(1))
-    plan.refresh_from_db()
-    assert plan.state == Plan.State.OVERDUE
-    return plan
 
 
 def test_4_reinstallment_lowers_the_payment_and_the_approver_sees_it_first(overdue_plan, collector_user,
