@@ -229,7 +229,8 @@ def main() -> None:
     from django.utils import timezone
 
     from customers.models import User
-    from installments import analytics, dashboard_services
+    from installments.analytics import portfolio as analytics
+    from installments.analytics import services as dashboard_services
     from installments.models import LoanProduct
 
     try:

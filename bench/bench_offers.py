@@ -31,7 +31,7 @@ import numpy_financial as npf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from installments.offers import (  # noqa: E402
+from installments.engine.offers import (  # noqa: E402
     CreditStance,
     CustomerFinances,
     Preference,
@@ -42,7 +42,7 @@ from installments.offers import (  # noqa: E402
     offers_build,
     price,
 )
-from installments.schedules import build_schedule  # noqa: E402
+from installments.engine.schedules import build_schedule  # noqa: E402
 
 REPEATS = 5
 D = Decimal

@@ -25,7 +25,7 @@ import numpy_financial as npf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from installments.schedules import (  # noqa: E402
+from installments.engine.schedules import (  # noqa: E402
     PlanTerms,
     build_schedule,
     payment_holiday,

@@ -141,7 +141,7 @@ def _submitted(product, customers, n: int) -> list[int]:
     from decimal import Decimal
 
     from installments.models import Application
-    from installments.services import application_create, application_transition
+    from installments.origination.applications import application_create, application_transition
 
     ids = []
     for i in range(n):

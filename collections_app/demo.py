@@ -22,8 +22,8 @@ from collections_app import cob, engine, services
 from collections_app.models import AssignmentRule, CollectionCase, ContactLog, Payment, PromiseToPay
 from customers.models import User
 from customers.roles import Role
+from installments.engine.schedules import PlanTerms, build_schedule, schedule_to_dict
 from installments.models import Application, Contract, LoanProduct, Offer, Plan
-from installments.schedules import PlanTerms, build_schedule, schedule_to_dict
 
 DEMO_MARK = hashlib.sha256(b"collections_app demo contract").hexdigest()
 DEMO_CUSTOMER = "customer@example.com"

@@ -1,4 +1,4 @@
-"""Adapters between stored plans and the pure schedule engine (`installments.schedules`).
+"""Adapters between stored plans and the pure schedule engine (`installments.engine.schedules`).
 
 A schedule version stores the engine's `PlanTerms` as JSON (`ScheduleVersion.terms`) and the
 engine's schedule (`ScheduleVersion.disclosure["schedule"]`, as `schedule_to_dict` gives it, with
@@ -12,10 +12,10 @@ import dataclasses
 from datetime import date
 from decimal import Decimal
 
-from installments.schedules import (
+from installments.engine.schedules import (
     Installment as EngineRow,
 )
-from installments.schedules import (
+from installments.engine.schedules import (
     PlanTerms,
     Schedule,
     ScheduleError,

@@ -2,11 +2,11 @@
 receipt, in their language (User.preferred_language).
 
 - A message in their Messages, sent by e-mail as well: an `installments.ApplicationNotice` of kind
-  `payment_receipt` (installments.notices, templates `installments/notices/<language>/payment_receipt.txt`),
+  `payment_receipt` (installments.origination.notices, templates `installments/notices/<language>/payment_receipt.txt`),
   written once per payment (key `payment-receipt-<id>`) after the payment's transaction commits
   (services.payment_record calls `receipt_queue_on_commit`), so a rolled-back payment has none.
 - A PDF (`receipt_pdf`), rendered on demand for the customer and staff from the plan page, set like
-  the contract PDF (installments.contracts): reportlab, Chinese in the built-in CID font
+  the contract PDF (installments.origination.contracts): reportlab, Chinese in the built-in CID font
   STSong-Light, figures in Helvetica.
 """
 
@@ -24,9 +24,9 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from collections_app.models import Component, Payment
-from installments.contracts import CJK_FONT, lender_name
 from installments.models import ApplicationNotice
-from installments.notices import notice_language, notice_queue
+from installments.origination.contracts import CJK_FONT, lender_name
+from installments.origination.notices import notice_language, notice_queue
 
 logger = logging.getLogger(__name__)
 

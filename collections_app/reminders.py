@@ -28,7 +28,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 
 from collections_app.models import Reminder, ReminderRule
-from collections_app.notifications import OutgoingMessage, backend_for
+from customers.notifications import OutgoingMessage, backend_for
 from installments.models import Installment, Plan
 
 logger = logging.getLogger(__name__)

@@ -39,8 +39,7 @@ from collections_app.models import (
 from config.errors import DomainError
 from customers.audit import audit_record, transition
 from customers.roles import Role
-from installments.models import Application, Contract, Installment, Plan, ScheduleVersion
-from installments.schedules import (
+from installments.engine.schedules import (
     ScheduleError,
     build_schedule,
     payment_holiday,
@@ -49,6 +48,7 @@ from installments.schedules import (
     reamortise,
     schedule_to_dict,
 )
+from installments.models import Application, Contract, Installment, Plan, ScheduleVersion
 
 logger = logging.getLogger(__name__)
 
@@ -321,7 +321,7 @@ def plan_activate(*, contract: Contract, by, disbursement_date: date) -> Plan:
     Refuses (DomainError) a contract that is not accepted or not the latest version, an application
     not in `contracted`, a second activation, and a disbursement date before acceptance or in the future.
     """
-    from installments.services import application_transition
+    from installments.origination.applications import application_transition
 
     with transaction.atomic():
         application = Application.objects.select_for_update().get(pk=contract.application_id)
@@ -371,7 +371,7 @@ def plan_activate(*, contract: Contract, by, disbursement_date: date) -> Plan:
 def plan_refresh(*, plan: Plan, by, on_date: date | None = None, reason: str = "") -> Plan:
     """Recompute one locked plan's days past due, bucket and state after a payment or a change;
     closes it as paid off when nothing is left to pay. The caller holds the plan's lock."""
-    from installments.services import application_transition
+    from installments.origination.applications import application_transition
 
     on_date = on_date or business_date()
     open_rows = list(Installment.objects.filter(plan=plan, status__in=OPEN_STATUSES).values_list("due_date", flat=True))
@@ -1502,7 +1502,7 @@ def _reinstallment_apply(*, plan: Plan, months: int, by, today: date, counter: s
 
 
 def _write_off(*, plan: Plan, by, request: ServicingRequest, today: date) -> None:
-    from installments.services import application_transition
+    from installments.origination.applications import application_transition
 
     plan.closed_at = timezone.now()
     transition(plan, to=Plan.State.WRITTEN_OFF, by=by, reason=request.reason, allowed=Plan.TRANSITIONS,

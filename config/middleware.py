@@ -7,7 +7,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import urlencode
 
-from config.two_factor import confirmed_device, requires_two_factor
+from customers.two_factor import confirmed_device, requires_two_factor
 
 DEFAULT_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
@@ -58,7 +58,7 @@ class StaffSessionMiddleware:
 
 
 class RequireTwoFactorMiddleware:
-    """Users holding a role in TWO_FACTOR_ROLES must pass the TOTP step (config.two_factor).
+    """Users holding a role in TWO_FACTOR_ROLES must pass the TOTP step (customers.two_factor).
 
     Pages redirect to the setup page (no device yet) or the verify page, htmx requests get an
     HX-Redirect, session-authenticated API requests a JSON 403. Token-authenticated API requests

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "scoring",
     "installments",
     "collections_app",
+    "portal",
 ]
 
 MIDDLEWARE = [
@@ -144,7 +145,7 @@ STAFF_SESSION_EXPIRE_AT_BROWSER_CLOSE = env.bool("STAFF_SESSION_EXPIRE_AT_BROWSE
 CSRF_COOKIE_HTTPONLY = True
 
 # Two-factor authentication (TOTP, django-otp) for these roles: every page but login, logout,
-# the 2FA pages, static files, i18n and /healthz needs a verified session (config.two_factor).
+# the 2FA pages, static files, i18n and /healthz needs a verified session (customers.two_factor).
 TWO_FACTOR_ROLES = env.list("TWO_FACTOR_ROLES", default=["approver", "admin"])
 OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", default="Fair Installments")
 # Failed TOTP codes lock a device for 1, 2, 4, ... seconds (django-otp's throttling).
@@ -238,8 +239,8 @@ PAYMENT_PROVIDER = env("PAYMENT_PROVIDER", default="collections_app.providers.Si
 # production, a key derived from SECRET_KEY is used, so callbacks fail to verify until it is set.
 PAYMENT_PROVIDER_SECRET = env("PAYMENT_PROVIDER_SECRET", default="dev-only-payment-callback-secret" if DEBUG else "")
 # Customer messages (reminders, application notices): one backend per channel.
-COLLECTIONS_EMAIL_BACKEND = env("COLLECTIONS_EMAIL_BACKEND", default="collections_app.notifications.DjangoEmailBackend")
-COLLECTIONS_SMS_BACKEND = env("COLLECTIONS_SMS_BACKEND", default="collections_app.notifications.ConsoleSmsBackend")
+COLLECTIONS_EMAIL_BACKEND = env("COLLECTIONS_EMAIL_BACKEND", default="customers.notifications.DjangoEmailBackend")
+COLLECTIONS_SMS_BACKEND = env("COLLECTIONS_SMS_BACKEND", default="customers.notifications.ConsoleSmsBackend")
 COLLECTIONS_SMS_URL = env("COLLECTIONS_SMS_URL", default="")
 COLLECTIONS_SMS_SENDER = env("COLLECTIONS_SMS_SENDER", default="")
 COLLECTIONS_SMS_TOKEN = env("COLLECTIONS_SMS_TOKEN", default="")

@@ -612,7 +612,7 @@ class Consent(models.Model):
 # --- Customer self-service: application drafts and satisfaction ----------------------------------------
 
 class ApplicationDraft(models.Model):
-    """Where a customer is in the online application (customers.portal_services).
+    """Where a customer is in the online application (portal.services).
 
     What the customer enters is saved where it belongs as they go (the profile, its finance lines and
     documents, the draft `installments.Application`, consents); the draft keeps only the wizard's

@@ -8,7 +8,6 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from config.errors import DomainError
-from installments import services
 from installments.models import (
     METHOD_CHOICES,
     Application,
@@ -22,6 +21,7 @@ from installments.models import (
     PriceTier,
     ScheduleVersion,
 )
+from installments.origination import applications as services
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

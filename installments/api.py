@@ -19,10 +19,11 @@ from config.errors import DomainError
 from customers.models import CustomerProfile
 from customers.roles import Role
 from customers.selectors import CUSTOMER_FILE_ROLES
-from installments import selectors, services
+from installments.engine.offers import MAX_COUNT
+from installments.engine.schedules import DAY_COUNTS, FREQUENCIES, GRACE_MODES
 from installments.models import METHOD_CHOICES, Application, Offer
-from installments.offers import MAX_COUNT
-from installments.schedules import DAY_COUNTS, FREQUENCIES, GRACE_MODES
+from installments.origination import applications as services
+from installments.origination import selectors
 from installments.serializers import (
     OfferSerializer,
     OfferSummarySerializer,

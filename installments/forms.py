@@ -6,8 +6,8 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from installments import selectors
 from installments.models import GRADES, CreditPolicy, LoanProduct
+from installments.origination import selectors
 
 METHOD_LABELS = {
     "annuity": _("Equal installments"),

@@ -10,7 +10,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from installments.schedules import METHODS
+from installments.engine.schedules import METHODS
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
 RATE = {"max_digits": 7, "decimal_places": 4}  # percent, e.g. 12.5000
@@ -662,7 +662,7 @@ class SegmentSummary(models.Model):
 
 
 class Experiment(models.Model):
-    """A product variant tried on part of a product's new applicants (see `installments.experiments`).
+    """A product variant tried on part of a product's new applicants (see `installments.analytics.experiments`).
 
     While running, each customer whose offers are made for the product is assigned to an arm by a
     stable hash with `ratio` the variant's share; the variant's offers are priced with

@@ -7,8 +7,8 @@ from django.utils.translation import get_language
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
-from installments import selectors
 from installments.models import LoanProduct, Offer, PriceTier
+from installments.origination import selectors
 
 MONEY = {"max_digits": 16, "decimal_places": 2}
 PERCENT = {"max_digits": 9, "decimal_places": 2}
@@ -27,7 +27,7 @@ class InstallmentRowSerializer(serializers.Serializer):
 
 @extend_schema_serializer(component_name="Schedule")
 class ScheduleSerializer(serializers.Serializer):
-    """A schedule with its disclosure, as `installments.schedules.schedule_to_dict` gives it."""
+    """A schedule with its disclosure, as `installments.engine.schedules.schedule_to_dict` gives it."""
 
     method = serializers.CharField()
     frequency = serializers.CharField()

@@ -8,7 +8,7 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
 from config.celery import RetryingTask
-from installments import dashboard_services
+from installments.analytics import services as dashboard_services
 
 RETRY_ON = (ConnectionError, TimeoutError, OSError, OperationalError, InterfaceError)
 
@@ -26,7 +26,7 @@ def refresh_management_summaries(self, triggered_by: str = "beat") -> dict:
              name="installments.tasks.send_application_notice")
 def send_application_notice(self, notice_id: int) -> str:
     """Send one customer notice about their application, exactly once (notices.notice_send)."""
-    from installments import notices
+    from installments.origination import notices
 
     notice = notices.notice_send(notice_id=notice_id)
     return notice.status if notice is not None else "missing"
@@ -36,6 +36,6 @@ def send_application_notice(self, notice_id: int) -> str:
              name="installments.tasks.resend_queued_notices")
 def resend_queued_notices(self) -> dict:
     """Every 15 minutes (django-celery-beat, migration 0007): re-enqueue notices left queued."""
-    from installments import notices
+    from installments.origination import notices
 
     return {"requeued": notices.notices_resend_queued()}

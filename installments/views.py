@@ -14,10 +14,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from config.errors import DomainError
 from customers.permissions import role_required
 from customers.roles import Role
-from installments import selectors, services
+from installments.engine.offers import LABELS
+from installments.engine.schedules import Schedule
 from installments.forms import OFFER_LABELS, CalculatorForm, CreditPolicyForm, method_label
-from installments.offers import LABELS
-from installments.schedules import Schedule
+from installments.origination import applications as services
+from installments.origination import selectors
 
 CALCULATOR_DEFAULTS = {"amount": "10000", "term_months": "12", "methods": ["annuity", "equal_principal", "step_up"]}
 POLICY_VIEW_ROLES = (Role.APPROVER, Role.MANAGER, Role.LOAN_OFFICER, Role.ADMIN)

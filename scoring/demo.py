@@ -21,7 +21,7 @@ RESERVED_EMAILS = {"customer@example.com"}
 def _demo_applications(stdout, limit: int) -> None:
     """Submit and score one application for each of up to `limit` demo customers, so the monitoring
     page and the officers' queue have scores to show. Only while no application has a score yet."""
-    from installments.services import application_create, application_transition
+    from installments.origination.applications import application_create, application_transition
 
     product = LoanProduct.objects.filter(is_active=True).order_by("pk").first()
     if product is None or ScoreResult.objects.exists():

@@ -980,7 +980,7 @@ def _generate_offers(application: Application) -> None:
     """Let installments generate the personalised offers, when that verb exists. A business refusal
     (DomainError, e.g. nothing affordable) leaves the application scored and is recorded; any other
     error rolls the whole scoring back so the task or the sweep retries it."""
-    import installments.services as installment_services
+    import installments.origination.applications as installment_services
 
     generate = getattr(installment_services, "application_offers_generate", None)
     if generate is None:
@@ -1114,7 +1114,7 @@ def application_score(*, application_id: int) -> ScoreResult:
     Raises DomainError when the application does not exist, is not submitted, no model is
     active or its data does not fit the feature schema; nothing is changed then.
     """
-    from installments.services import application_transition
+    from installments.origination.applications import application_transition
 
     started = time.perf_counter()
     with transaction.atomic():

@@ -90,7 +90,7 @@ def verify_two_factor(client, user) -> None:
     client's session verified by a confirmed TOTP device, the way django-otp's login() does."""
     from django_otp import DEVICE_ID_SESSION_KEY
 
-    from config.two_factor import requires_two_factor
+    from customers.two_factor import requires_two_factor
 
     if not requires_two_factor(user):
         return

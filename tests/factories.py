@@ -187,10 +187,10 @@ class WorkbenchScoreFactory(factory.django.DjangoModelFactory):
 def workbench_offer(application, *, annual_rate: str = "10", term_months: int | None = None, amount=None,
                     method: str = "annuity", rank: int = 1, chosen: bool = False):
     """A stored offer for `application` with its exact schedule and disclosure (the product's fees)."""
+    from installments.engine.offers import offer_terms_to_dict
+    from installments.engine.schedules import schedule_to_dict
     from installments.models import Offer
-    from installments.offers import offer_terms_to_dict
-    from installments.schedules import schedule_to_dict
-    from installments.services import quote_build
+    from installments.origination.applications import quote_build
 
     product = application.product
     amount = Decimal(str(amount or application.amount))

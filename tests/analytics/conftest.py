@@ -12,6 +12,6 @@ def _fresh_refresh_lock():
     """A refresh lock left in the local cache by another test must not skip this one's refresh."""
     from django.core.cache import cache
 
-    from installments.dashboard_services import REFRESH_LOCK
+    from installments.analytics.services import REFRESH_LOCK
 
     cache.delete(REFRESH_LOCK)

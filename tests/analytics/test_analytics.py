@@ -5,7 +5,7 @@ from datetime import date, datetime
 import pandas as pd
 import pytest
 
-from installments import analytics
+from installments.analytics import portfolio as analytics
 
 BUCKETS = ["current", "1-30", "31-60", "61-90", "90+"]
 JAN, FEB = analytics.month_index(date(2026, 1, 31)), analytics.month_index(date(2026, 2, 28))

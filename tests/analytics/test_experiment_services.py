@@ -9,10 +9,10 @@ from django.utils import timezone
 from config.errors import DomainError
 from customers.models import AuditEvent
 from customers.roles import Role
-from installments import dashboard_services as services
-from installments import experiments, selectors
+from installments.analytics import experiments, services
+from installments.engine.offers import CreditStance, CustomerFinances, Preference, offers_build
 from installments.models import Application, Experiment, ExperimentAssignment
-from installments.offers import CreditStance, CustomerFinances, Preference, offers_build
+from installments.origination import selectors
 from tests.collections_app.factories import contract_accepted, customer_make
 from tests.factories import WorkbenchProductFactory
 
@@ -112,9 +112,9 @@ def test_the_variant_changes_the_offers_price_and_term(product):
 
 
 def test_offers_generated_for_an_application_use_its_arm(manager, product):
-    """End to end through installments.services.application_offers_generate: the applicant is
+    """End to end through installments.origination.applications.application_offers_generate: the applicant is
     assigned, the arm's price applied and the arm kept on the application's offer summary."""
-    from installments import services as installment_services
+    from installments.origination import applications as installment_services
     from tests.factories import workbench_case
 
     experiment = make(manager, product, rate_adjustment=Decimal("2"), ratio=Decimal("0.95"), start=True)

@@ -5,8 +5,8 @@ from decimal import Decimal
 import pandas as pd
 import pytest
 
-from installments import experiments
-from installments.offers import CreditStance, Preference
+from installments.analytics import experiments
+from installments.engine.offers import CreditStance, Preference
 
 IDS = range(1, 10_001)
 

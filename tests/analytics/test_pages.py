@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from customers.models import AuditEvent
 from customers.roles import Role
-from installments import dashboard_services as services
+from installments.analytics import services
 from installments.models import Experiment, KpiSnapshot, SegmentSummary, SummaryRange
 from tests.analytics.books import TODAY, build_book
 from tests.factories import WorkbenchProductFactory

@@ -4,7 +4,7 @@ from datetime import date
 
 import pytest
 
-from installments import dashboard_services as services
+from installments.analytics import services
 from installments.models import KpiSnapshot, SegmentSummary, SummaryRange
 from tests.analytics.books import TODAY, build_book
 

@@ -24,9 +24,9 @@ from django.utils.translation import gettext
 from collections_app.models import Payment, ServicingRequest
 from config.errors import DomainError
 from customers.models import CustomerProfile, User
-from installments import decisions
-from installments.contracts import contract_latest
 from installments.models import Application, Installment, Plan
+from installments.origination import decisions
+from installments.origination.contracts import contract_latest
 from tests.collections_app.factories import plan_active
 from tests.conftest import requires_redis
 from tests.factories import TEST_PASSWORD, TINY_PNG, UserFactory, WorkbenchProductFactory, make_resident_id

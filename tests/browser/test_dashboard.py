@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from customers.roles import Role
-from installments import dashboard_services
+from installments.analytics import services as dashboard_services
 from tests.analytics.books import demo_like_book
 from tests.factories import TEST_PASSWORD
 

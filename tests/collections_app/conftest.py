@@ -14,7 +14,7 @@ def fast_password_hashing(settings):
 
 @pytest.fixture(autouse=True)
 def no_two_factor_step(settings):
-    """Approvers and admins pass a TOTP step in production (config.two_factor, tested there); these
+    """Approvers and admins pass a TOTP step in production (customers.two_factor, tested there); these
     tests are about servicing, so the step is off."""
     settings.TWO_FACTOR_ROLES = []
 
@@ -22,8 +22,8 @@ def no_two_factor_step(settings):
 @pytest.fixture(autouse=True)
 def outbox(settings, tmp_path):
     """Every reminder goes to files in a temp dir; no quiet hours unless a test sets them."""
-    settings.COLLECTIONS_EMAIL_BACKEND = "collections_app.notifications.FileBackend"
-    settings.COLLECTIONS_SMS_BACKEND = "collections_app.notifications.FileBackend"
+    settings.COLLECTIONS_EMAIL_BACKEND = "customers.notifications.FileBackend"
+    settings.COLLECTIONS_SMS_BACKEND = "customers.notifications.FileBackend"
     settings.COLLECTIONS_OUTBOX_DIR = str(tmp_path / "outbox")
     settings.COLLECTIONS_QUIET_HOURS = ""
     return tmp_path / "outbox"

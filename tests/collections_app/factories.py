@@ -17,8 +17,8 @@ from django.utils import timezone
 
 from collections_app import engine, services
 from customers.roles import Role
+from installments.engine.schedules import PlanTerms, build_schedule, schedule_to_dict
 from installments.models import Application, Contract, Installment, LoanProduct, Offer, Plan, ScheduleVersion
-from installments.schedules import PlanTerms, build_schedule, schedule_to_dict
 from tests.factories import UserFactory
 
 _seq = itertools.count(1)

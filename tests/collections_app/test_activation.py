@@ -10,8 +10,8 @@ from collections_app import services
 from collections_app.engine import terms_from_json, version_schedule
 from config.errors import DomainError
 from customers.models import AuditEvent
+from installments.engine.schedules import build_schedule
 from installments.models import Application, Contract, Installment, Plan
-from installments.schedules import build_schedule
 from tests.collections_app.factories import contract_accepted, days_ago
 
 pytestmark = pytest.mark.django_db

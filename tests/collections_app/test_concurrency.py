@@ -104,7 +104,7 @@ class SlowFileBackend:
     def send(self, message):
         import time
 
-        from collections_app.notifications import FileBackend
+        from customers.notifications import FileBackend
 
         time.sleep(0.3)
         return FileBackend().send(message)

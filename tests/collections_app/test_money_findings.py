@@ -12,8 +12,8 @@ from collections_app import cob, intents, services
 from collections_app.bank_import import payments_import_csv
 from collections_app.models import ChargeWaiver, CollectionCase, Payment, ServicingRequest
 from config.errors import DomainError
-from installments.contracts import contract_disclosure, contract_render_html
 from installments.models import Installment
+from installments.origination.contracts import contract_disclosure, contract_render_html
 from scoring.services import book_outcomes
 from tests.collections_app.factories import days_ago, plan_active, product_make
 

@@ -31,7 +31,7 @@ class FlakyBackend:
     calls = 0
 
     def send(self, message):
-        from collections_app.notifications import FileBackend
+        from customers.notifications import FileBackend
 
         FlakyBackend.calls += 1
         if FlakyBackend.calls == 1:
@@ -41,7 +41,7 @@ class FlakyBackend:
 
 class SlowBackend:
     def send(self, message):
-        from collections_app.notifications import FileBackend
+        from customers.notifications import FileBackend
 
         clock.sleep(0.5)
         return FileBackend().send(message)

@@ -61,9 +61,9 @@ def build_customer_book(letter: str, n: int, *, officer) -> CustomerBook:
     from collections_app.models import CollectionCase, Payment, ServicingRequest
     from customers import services as customer_services
     from customers.models import Consent, CustomerDocument, IncomeLine, InterviewNote
-    from installments import decisions
-    from installments.contracts import contract_accept
     from installments.models import Application, Contract, Offer
+    from installments.origination import decisions
+    from installments.origination.contracts import contract_accept
     from tests.collections_app.factories import days_ago
 
     full_name = f"Zeph{letter}x Quillfeather{letter}"

@@ -29,7 +29,7 @@ hooks["post_worker_init"](None)
 print(json.dumps({"before": before, "after": gc.get_freeze_count(), "workers": hooks["workers"],
                   "tmp_dir": hooks.get("worker_tmp_dir"),
                   "views_imported": all(m in sys.modules for m in (
-                      "customers.portal", "installments.workbench", "collections_app.api"))}))
+                      "portal.views", "installments.workbench.views", "collections_app.api"))}))
 """
 
 

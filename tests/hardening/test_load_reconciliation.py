@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from collections_app.models import Payment, PaymentAllocation
-from customers import portal_services
 from customers.roles import Role
+from portal import services as portal_services
 from tests.collections_app.factories import pay_through_provider, plan_active
 from tests.factories import UserFactory, WorkbenchProductFactory
 from tests.portal.conftest import PORTAL_METHODS, ready_draft

@@ -153,7 +153,7 @@ def test_staff_plan_filters_still_work(world, client_for):
 
 
 def test_unhandled_api_errors_answer_json_in_production(settings, monkeypatch, world):
-    from installments import services
+    from installments.origination import applications as services
 
     settings.DEBUG = False
 

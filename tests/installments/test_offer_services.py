@@ -13,11 +13,12 @@ from config.errors import DomainError
 from customers.models import AuditEvent
 from customers.roles import Role
 from customers.services import finance_line_add, profile_repayment_record_update
-from installments import selectors, services
 from installments.demo import ensure_products, ensure_standard_policy
+from installments.engine.offers import offer_terms_from_dict
+from installments.engine.schedules import build_schedule, schedule_to_dict
 from installments.models import Application, CreditPolicy, Offer
-from installments.offers import offer_terms_from_dict
-from installments.schedules import build_schedule, schedule_to_dict
+from installments.origination import applications as services
+from installments.origination import selectors
 from tests.factories import CustomerProfileFactory
 
 D = Decimal

@@ -6,9 +6,9 @@ from decimal import Decimal
 import pytest
 
 from customers.roles import Role
-from installments import services
 from installments.demo import ensure_products
 from installments.models import Application, Offer
+from installments.origination import applications as services
 from tests.factories import CustomerProfileFactory
 from tests.installments.test_offer_services import give_finances, give_grade
 

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from installments.offers import (
+from installments.engine.offers import (
     GOOD_RECORD_MIN_ON_TIME,
     CreditStance,
     CustomerFinances,
@@ -20,7 +20,7 @@ from installments.offers import (
     offers_build,
     price,
 )
-from installments.schedules import ScheduleError, build_schedule
+from installments.engine.schedules import ScheduleError, build_schedule
 
 D = Decimal
 START = date(2026, 3, 10)

@@ -11,9 +11,9 @@ from django.utils import timezone
 
 from customers.models import AuditEvent
 from customers.roles import Role
-from installments import services
 from installments.demo import ensure_products, ensure_standard_policy
 from installments.models import Application, CreditPolicy, Offer
+from installments.origination import applications as services
 from tests.factories import CustomerProfileFactory
 from tests.installments.test_offer_services import give_finances, give_grade
 

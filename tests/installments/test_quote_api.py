@@ -9,7 +9,7 @@ import pytest
 from django.core.cache.backends.locmem import LocMemCache
 
 from installments.api import QuoteThrottle
-from installments.schedules import PlanTerms, build_schedule, schedule_to_dict
+from installments.engine.schedules import PlanTerms, build_schedule, schedule_to_dict
 
 URL = "/api/v1/quotes/"
 D = Decimal

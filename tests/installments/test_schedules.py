@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from installments.schedules import (
+from installments.engine.schedules import (
     METHODS,
     PlanTerms,
     ScheduleError,

@@ -8,9 +8,10 @@ from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from customers import portal_services, services
+from customers import services
 from customers.models import ConsentKind
 from customers.roles import Role
+from portal import services as portal_services
 from tests.factories import TINY_PNG, CustomerProfileFactory, UserFactory, WorkbenchProductFactory, resident_id
 
 PORTAL_METHODS = ["annuity", "equal_principal", "step_up", "seasonal", "balloon"]

@@ -10,7 +10,7 @@ from django.utils import timezone
 from collections_app.models import Payment, Reminder, ReminderRule, ServicingRequest
 from collections_app.selectors import plan_summary
 from customers.roles import Role
-from installments import decisions
+from installments.origination import decisions
 from tests.collections_app.factories import plan_active
 from tests.factories import UserFactory, workbench_case
 

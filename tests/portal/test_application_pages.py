@@ -12,10 +12,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from customers.models import AuditEvent, CustomerDocument
-from installments import decisions
-from installments.contracts import contract_generate
 from installments.models import Application, Contract
-from installments.services import application_offers_generate, application_transition, offer_choose
+from installments.origination import decisions
+from installments.origination.applications import application_offers_generate, application_transition, offer_choose
+from installments.origination.contracts import contract_generate
 from tests.factories import WorkbenchApplicationFactory, tiny_pdf, workbench_case
 from tests.portal.conftest import PORTAL_METHODS
 

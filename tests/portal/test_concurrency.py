@@ -8,10 +8,10 @@ import pytest
 from django.db import connection, connections
 
 from config.errors import DomainError
-from customers import portal_services
 from customers.models import AuditEvent
-from installments import services as installment_services
 from installments.models import Application
+from installments.origination import applications as installment_services
+from portal import services as portal_services
 from tests.portal.conftest import ready_draft
 
 pytestmark = [

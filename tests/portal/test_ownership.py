@@ -4,9 +4,9 @@ offer, contract or plan id answers 404 (the same as an id that does not exist), 
 import pytest
 from django.urls import reverse
 
-from installments import decisions
 from installments.models import Contract, Offer
-from installments.services import offer_choose
+from installments.origination import decisions
+from installments.origination.applications import offer_choose
 from tests.collections_app.factories import plan_active
 from tests.factories import UserFactory, workbench_case
 

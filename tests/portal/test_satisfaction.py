@@ -5,9 +5,9 @@ import pytest
 from django.urls import reverse
 
 from config.errors import DomainError
-from customers import portal_services
 from customers.models import SatisfactionRating
 from installments.models import Application, Plan
+from portal import services as portal_services
 from tests.collections_app.factories import plan_active
 
 pytestmark = pytest.mark.django_db

@@ -10,9 +10,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
 
-from customers import portal_services, selectors, services
+from customers import selectors, services
 from customers.models import ApplicationDraft, Consent, CustomerProfile, ExpenseLine, IncomeLine
 from installments.models import Application
+from portal import services as portal_services
 from tests.factories import TINY_PNG, resident_id
 from tests.portal.conftest import WORK_DATA, complete_profile, personal_data, ready_draft, statement_csv, step_url
 
@@ -260,7 +261,7 @@ def test_the_review_page_lists_exactly_what_the_submission_would_refuse_for(cust
 def test_a_complete_application_is_submitted_and_scoring_queued_after_commit(
         customer_client, customer, product, django_capture_on_commit_callbacks, monkeypatch):
     queued = []
-    monkeypatch.setattr("installments.services.enqueue_scoring", lambda *, application_id: queued.append(application_id))
+    monkeypatch.setattr("installments.origination.applications.enqueue_scoring", lambda *, application_id: queued.append(application_id))
     draft = ready_draft(customer, product)
     with django_capture_on_commit_callbacks(execute=True):
         response = customer_client.post(step_url("review"), {"confirm": "on"})

@@ -10,7 +10,7 @@ from django.core.cache import cache
 from customers.models import StatementSummary
 from customers.services import finance_line_add
 from installments.models import Application, LoanProduct, PriceTier
-from installments.services import application_create, application_transition
+from installments.origination.applications import application_create, application_transition
 from scoring import services
 from scoring.german_credit import SOURCE, load_german_credit
 from scoring.models import DEFAULT_GRADE_MAX_PDS, GRADE_LABELS

@@ -12,7 +12,7 @@ from django_celery_beat.models import PeriodicTask
 
 from config.celery import app as celery_app
 from installments.models import Application
-from installments.services import application_submit
+from installments.origination.applications import application_submit
 from scoring.models import ScoreResult
 from scoring.tasks import score_application, score_pending_applications
 from tests.conftest import requires_redis

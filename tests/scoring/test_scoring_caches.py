@@ -15,7 +15,7 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-import installments.services as installment_services
+import installments.origination.applications as installment_services
 from config.errors import DomainError
 from customers.models import CustomerProfile
 from installments.models import Application, Offer, Plan, PriceTier

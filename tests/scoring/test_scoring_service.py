@@ -8,7 +8,7 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-import installments.services as installment_services
+import installments.origination.applications as installment_services
 from config.errors import DomainError
 from customers.audit import audit_record  # noqa: F401 - imported for the audit trail checks below
 from customers.models import AuditEvent

@@ -23,7 +23,7 @@ def shot(page, name: str) -> None:
 
 def log_in(page, base: str, user) -> None:
     """Sign in; approvers also pass the two-factor step their role requires."""
-    from config.two_factor import requires_two_factor
+    from customers.two_factor import requires_two_factor
     from tests.conftest import complete_two_factor
 
     page.goto(base + "/accounts/login/")

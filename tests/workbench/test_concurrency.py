@@ -9,8 +9,8 @@ from django.db import connection, connections
 
 from config.errors import DomainError
 from customers.models import AuditEvent
-from installments import contracts, decisions
 from installments.models import Application, Contract, Decision
+from installments.origination import contracts, decisions
 from tests.factories import workbench_case
 
 pytestmark = [

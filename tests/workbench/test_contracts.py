@@ -10,9 +10,9 @@ from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
 from config.errors import DomainError
-from installments import decisions
-from installments.contracts import contract_accept, contract_generate, contract_pdf, fingerprint
 from installments.models import Application, Contract, Plan
+from installments.origination import decisions
+from installments.origination.contracts import contract_accept, contract_generate, contract_pdf, fingerprint
 from tests.factories import workbench_case
 
 State = Application.State

@@ -9,9 +9,9 @@ from django.db import IntegrityError, transaction
 from config.errors import DomainError
 from customers.models import AuditEvent
 from customers.roles import Role
-from installments import decisions
-from installments.contracts import contract_accept
 from installments.models import Application, Decision, DecisionPolicy, DocumentRequest, Offer
+from installments.origination import decisions
+from installments.origination.contracts import contract_accept
 from tests.factories import workbench_case
 
 State = Application.State

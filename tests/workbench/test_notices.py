@@ -9,9 +9,9 @@ import pytest
 from django.core import mail
 from django.urls import reverse
 
-from collections_app import notifications
-from installments import decisions, notices
+from customers import notifications
 from installments.models import Application, ApplicationNotice
+from installments.origination import decisions, notices
 from tests.conftest import requires_redis
 from tests.factories import workbench_case
 
@@ -90,7 +90,7 @@ def test_a_failed_send_stays_queued_with_the_error_and_is_sent_later(celery_eage
         notices.notice_send(notice_id=notice.pk)
     notice.refresh_from_db()
     assert notice.status == "queued" and "unreachable" in notice.error and not mail.outbox
-    settings.COLLECTIONS_EMAIL_BACKEND = "collections_app.notifications.DjangoEmailBackend"
+    settings.COLLECTIONS_EMAIL_BACKEND = "customers.notifications.DjangoEmailBackend"
     ApplicationNotice.objects.filter(pk=notice.pk).update(created_at=notice.created_at - notices.timedelta(hours=1))
     assert notices.notices_resend_queued() == 1  # eager in tests: sent at once
     notice.refresh_from_db()

@@ -10,8 +10,8 @@ from django.urls import reverse
 from customers.models import AuditEvent, CustomerDocument, CustomerProfile
 from customers.pii import decrypt
 from customers.roles import Role
-from installments import decisions
 from installments.models import Application, Decision
+from installments.origination import decisions
 from tests.factories import WorkbenchProductFactory, workbench_case
 
 State = Application.State

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from installments import dashboard_services
+from installments.analytics import services as dashboard_services
 
 
 class Command(BaseCommand):

@@ -1,0 +1,143 @@
+"""Questions about products, policies, grades and offers, for pages, the API and the offer services."""
+
+from datetime import date
+from decimal import Decimal
+
+from django.db.models import F, Prefetch, Q, QuerySet
+from django.utils import timezone
+
+from installments.engine.offers import CreditStance, ProductTerms, Tier
+from installments.models import Application, CreditPolicy, LoanProduct, Offer, PriceTier
+
+# The grade the public calculator prices at by default ("rates from ... for a typical customer").
+PUBLIC_GRADE = "C"
+
+
+def product_list_public() -> QuerySet[LoanProduct]:
+    """Active products with their price tiers (grade order), for the public list and the calculator."""
+    return (LoanProduct.objects.filter(is_active=True)
+            .prefetch_related(Prefetch("price_tiers", queryset=PriceTier.objects.order_by("grade")))
+            .order_by("code"))
+
+
+def product_get(*, code: str | None = None, pk: int | None = None, active_only: bool = True) -> LoanProduct | None:
+    queryset = product_list_public() if active_only else LoanProduct.objects.prefetch_related("price_tiers")
+    if code is not None:
+        return queryset.filter(code=code).first()
+    return queryset.filter(pk=pk).first()
+
+
+def product_public_rate(product: LoanProduct) -> Decimal | None:
+    """The rate the calculator starts from: tier C's, else the product's lowest tier rate (None without tiers)."""
+    tiers = list(product.price_tiers.all())
+    tier = next((t for t in tiers if t.grade == PUBLIC_GRADE), None)
+    if tier is not None:
+        return tier.annual_rate
+    return min((t.annual_rate for t in tiers), default=None)
+
+
+def product_rate_range(product: LoanProduct) -> tuple[Decimal, Decimal] | None:
+    rates = [t.annual_rate for t in product.price_tiers.all()]
+    return (min(rates), max(rates)) if rates else None
+
+
+def product_terms(product: LoanProduct) -> ProductTerms:
+    """The offer engine's view of a product and its tiers (plain values)."""
+    return ProductTerms(
+        code=product.code,
+        currency=product.currency,
+        currency_decimals=product.currency_decimals,
+        min_amount=product.min_amount,
+        max_amount=product.max_amount,
+        min_term=product.min_term_months,
+        max_term=product.max_term_months,
+        tiers=tuple(Tier(t.grade, t.annual_rate, t.max_amount, t.max_term_months) for t in product.price_tiers.all()),
+        methods=tuple(product.methods()),
+        upfront_fee_rate=product.upfront_fee_rate,
+        upfront_fee_financed=product.upfront_fee_financed,
+        monthly_fee=product.monthly_fee,
+        max_apr=product.max_apr,
+        max_payment_to_income=product.max_payment_to_income,
+        max_debt_service_ratio=product.max_debt_service_ratio,
+        promo_max_term=product.promo_max_term_months,
+        promo_monthly_fee_rate=product.promo_monthly_fee_rate,
+    )
+
+
+def credit_policy_in_force(*, product: LoanProduct | None = None, on: date | None = None) -> CreditPolicy | None:
+    """The policy in force on `on` (default today): the product's own latest effective one, else
+    the latest one for all products; None when no policy was ever set (the neutral stance applies)."""
+    on = on or timezone.localdate()
+    effective = CreditPolicy.objects.filter(effective_from__lte=on).order_by("-effective_from", "-pk")
+    if product is not None:
+        own = effective.filter(product=product).first()
+        if own is not None:
+            return own
+    return effective.filter(product__isnull=True).first()
+
+
+def credit_stance(policy: CreditPolicy | None) -> CreditStance:
+    """The engine's view of a policy; the neutral stance when there is none."""
+    if policy is None:
+        return CreditStance()
+    return CreditStance(
+        name=policy.name,
+        rate_adjustment=policy.rate_adjustment,
+        max_amount_factor=policy.max_amount_factor,
+        max_term=policy.max_term_months,
+        cutoff_grade=policy.cutoff_grade,
+    )
+
+
+def credit_policy_list() -> QuerySet[CreditPolicy]:
+    return CreditPolicy.objects.select_related("product", "created_by").order_by("-effective_from", "-pk")
+
+
+def application_score(application: Application):
+    """The application's ScoreResult, or None before scoring."""
+    from scoring.models import ScoreResult
+
+    return ScoreResult.objects.filter(application_id=application.pk).first()
+
+
+def customer_latest_grade(user) -> str | None:
+    """The grade of the customer's most recently scored application (not knocked out), if any:
+    used to price offers asked for before a new application is scored."""
+    from scoring.models import ScoreResult
+
+    result = (ScoreResult.objects.filter(application__customer=user, outcome=ScoreResult.Outcome.SCORED)
+              .order_by("-scored_at", "-pk").first())
+    return result.grade if result else None
+
+
+def offers_for_application(application: Application) -> QuerySet[Offer]:
+    """The application's offers, chosen first then by rank."""
+    return (Offer.objects.filter(application=application).select_related("credit_policy", "chosen_by")
+            .order_by(F("chosen_at").desc(nulls_last=True), "rank", "pk"))
+
+
+def offer_list_for_user(user) -> QuerySet[Offer]:
+    """Offers the user may see: their own applications' offers, or every offer for staff who open files."""
+    from customers.selectors import can_open_customer_file
+
+    queryset = Offer.objects.select_related("application", "application__product")
+    if can_open_customer_file(user):
+        return queryset
+    return queryset.filter(application__customer=user)
+
+
+def application_for_user(user, pk: int) -> Application | None:
+    """The application if `user` is its customer or may open customer files; None otherwise."""
+    from customers.selectors import can_open_customer_file
+
+    application = Application.objects.select_related("product", "customer").filter(pk=pk).first()
+    if application is None or not user.is_authenticated:
+        return None
+    if application.customer_id == user.pk or can_open_customer_file(user):
+        return application
+    return None
+
+
+def applications_with_offers_for_customer(user) -> QuerySet[Application]:
+    return (Application.objects.filter(customer=user).filter(Q(offers__isnull=False))
+            .select_related("product").distinct().order_by("-created_at", "-pk"))
