@@ -159,7 +159,7 @@ def main() -> None:
     from django.db import connection, transaction
     from django.utils import timezone
 
-    from collections_app import cob
+    from collections_app.collections import cob
     from installments.models import Installment, Plan
 
     try:

@@ -19,7 +19,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from collections_app import intents, providers, selectors, services
+from collections_app import selectors
 from collections_app.models import Payment, PaymentIntent
 from collections_app.serializers import (
     PaymentInputSerializer,
@@ -34,6 +34,7 @@ from collections_app.serializers import (
     RequestInputSerializer,
     RequestOutputSerializer,
 )
+from collections_app.servicing import intents, payments, policy, providers, quotes, requests
 from customers.roles import Role
 from installments.models import Plan
 
@@ -44,7 +45,7 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
 
 
 def _is_staff(user) -> bool:
-    return user.has_role(*services.STAFF_PAYMENT_ROLES)
+    return user.has_role(*policy.STAFF_PAYMENT_ROLES)
 
 
 def _require_servicing_role(user) -> None:
@@ -117,7 +118,7 @@ class PlanPaymentsApi(ListAPIView):
         if not reference:
             raise ValidationError({"reference": [_("Give the external reference of the money (receipt, transfer "
                                                    "or slip number).")]})
-        payment = services.payment_record(
+        payment = payments.payment_record(
             plan=plan, amount=values["amount"], received_on=values.get("received_on"),
             channel=Payment.Channel.OFFICER, idempotency_key=key, by=request.user, reference=reference,
             overpayment=values["overpayment"],
@@ -226,13 +227,13 @@ class PaymentReverseApi(APIView):
                               202: OpenApiResponse(PaymentOutputSerializer, "Above the money threshold: the payment "
                                                    "stays posted and `reversal_request` waits for a second person")})
     def post(self, request, pk: int):
-        if not request.user.has_role(*services.REVERSAL_ROLES):
+        if not request.user.has_role(*policy.REVERSAL_ROLES):
             raise PermissionDenied("Your role cannot reverse payments.")
         payment = selectors.payment_for_reversal(request.user, pk)
         reason = str(request.data.get("reason", "")).strip()
         if not reason:
             raise ValidationError({"reason": ["Say why the payment is reversed."]})
-        payment = services.payment_reverse(payment=payment, by=request.user, reason=reason)
+        payment = requests.payment_reverse(payment=payment, by=request.user, reason=reason)
         body = PaymentOutputSerializer(payment).data
         waiting = payment.state == Payment.State.POSTED
         body["reversal_request"] = {"id": payment.reversal_request.pk, "status": payment.reversal_request.status}
@@ -249,7 +250,7 @@ class PayoffQuoteApi(APIView):
             on_date = date.fromisoformat(raw) if raw else timezone.localdate()
         except ValueError:
             raise ValidationError({"on_date": ["Use YYYY-MM-DD."]})
-        quote = services.plan_payoff_quote(plan=plan, on_date=on_date)
+        quote = quotes.plan_payoff_quote(plan=plan, on_date=on_date)
         return Response(PayoffQuoteOutputSerializer(quote).data)
 
 
@@ -267,6 +268,6 @@ class PlanRequestsApi(APIView):
         plan = plan_for_api(request, pk, act=True)
         data = RequestInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        made = services.request_create(plan=plan, kind=data.validated_data["kind"], by=request.user,
+        made = requests.request_create(plan=plan, kind=data.validated_data["kind"], by=request.user,
                                        reason=data.validated_data["reason"], params=data.validated_data["params"])
         return Response(RequestOutputSerializer(made).data, status=status.HTTP_201_CREATED)

@@ -18,8 +18,9 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils import timezone
 
-from collections_app import cob, engine, services
+from collections_app.collections import cases, cob
 from collections_app.models import AssignmentRule, CollectionCase, ContactLog, Payment, PromiseToPay
+from collections_app.servicing import activation, engine, payments
 from customers.models import User
 from customers.roles import Role
 from installments.engine.schedules import PlanTerms, build_schedule, schedule_to_dict
@@ -117,11 +118,11 @@ def _plan(customer: User, product: LoanProduct, pattern: tuple, n: int, officer)
     contract = Contract.objects.create(
         application=application, offer=offer, content_html="<p>Demo contract.</p>", content_sha256=DEMO_MARK,
         disclosure={"apr": shown["apr"], "total_payable": shown["total_payable"]}, accepted_at=accepted)
-    plan = services.plan_activate(contract=contract, by=officer, disbursement_date=disbursed)
+    plan = activation.plan_activate(contract=contract, by=officer, disbursement_date=disbursed)
     rows = list(plan.installments.order_by("number"))
     to_pay = rows if kind == "paid_off" else rows[:paid]
     for row in to_pay:
-        services.payment_record(plan=plan, amount=row.amount_due, received_on=min(row.due_date, today),
+        payments.payment_record(plan=plan, amount=row.amount_due, received_on=min(row.due_date, today),
                                 channel=Payment.Channel.BANK_IMPORT, idempotency_key=f"bank:DEMO-{plan.number}-{row.number}",
                                 by=officer, reference=f"DEMO-{plan.number}-{row.number}")
     plan.refresh_from_db()
@@ -167,12 +168,12 @@ def seed_demo(*, stdout, customers: int | None = None) -> None:
                 status=CollectionCase.Status.OPEN, plan__contract__content_sha256=DEMO_MARK,
                 contacts__isnull=True).select_related("plan")):
             by = case.assigned_to or collector or officer
-            services.contact_log_add(case=case, by=by, channel=ContactLog.ContactChannel.PHONE,
+            cases.contact_log_add(case=case, by=by, channel=ContactLog.ContactChannel.PHONE,
                                      outcome=ContactLog.Outcome.PROMISED if n % 2 == 0 else ContactLog.Outcome.REACHED,
                                      reason_category=REASONS[n % len(REASONS)], employed=_employed(case.plan.customer, n),
                                      notes="Demo: customer explained the arrears and asked for time.")
             if n % 2 == 0:
-                services.promise_create(case=case, by=by, amount=min(case.amount_overdue, Decimal("500")) or Decimal(
+                cases.promise_create(case=case, by=by, amount=min(case.amount_overdue, Decimal("500")) or Decimal(
                     "100"), promised_date=today + timedelta(days=7))
             if n % 3 == 0:
                 PromiseToPay.objects.create(case=case, plan=case.plan, amount=Decimal("300"),

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from collections_app.buckets import buckets
+from collections_app.collections.buckets import buckets
 from collections_app.models import ContactLog, Payment, ServicingRequest
 from customers.models import User
 from customers.roles import Role
@@ -31,7 +31,7 @@ class PaymentForm(forms.Form):
 
 
 class CustomerPaymentForm(PaymentForm):
-    """The customer pays on the plan page through the payment provider (collections_app.intents)."""
+    """The customer pays on the plan page through the payment provider (collections_app.servicing.intents)."""
 
     card_number = forms.CharField(
         label=_("Bank card number"), max_length=23,

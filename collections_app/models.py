@@ -150,7 +150,7 @@ class InstallmentCharge(models.Model):
 
     Rates are taken from the product when the installment first falls overdue. `penalty_interest`
     keeps 6 decimals so daily accrual does not lose cents; the installment's `penalty_due` is the
-    rounded, capped total (see `collections_app.cob`). `accrued_through` makes accrual idempotent.
+    rounded, capped total (see `collections_app.collections.cob`). `accrued_through` makes accrual idempotent.
     """
 
     installment = models.OneToOneField(Installment, primary_key=True, on_delete=models.CASCADE,
@@ -623,12 +623,12 @@ class ChargeWaiver(models.Model):
 
 
 class PaymentIntent(models.Model):
-    """A customer's wish to pay, on its way through the payment provider (collections_app.providers).
+    """A customer's wish to pay, on its way through the payment provider (collections_app.servicing.providers).
 
     Made once per (plan, idempotency key); it carries the provider's transaction id (unique per
     provider) once the provider has answered. Only an authorised intent posts a Payment (one, the
     `payment` link), so a replayed callback or a double submit never posts twice. Every state change
-    is audited (collections_app.intents, INTENT_TRANSITIONS).
+    is audited (collections_app.servicing.intents, INTENT_TRANSITIONS).
     """
 
     class Status(models.TextChoices):

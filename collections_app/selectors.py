@@ -13,7 +13,7 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from collections_app.buckets import buckets
+from collections_app.collections.buckets import buckets
 from collections_app.models import (
     CollectionCase,
     ContactLog,
@@ -212,9 +212,9 @@ def plan_requests(plan: Plan) -> QuerySet[ServicingRequest]:
 
 
 def with_previews(requests) -> list[ServicingRequest]:
-    """The requests, each pending schedule change carrying `preview` (services.request_preview): what
+    """The requests, each pending schedule change carrying `preview` (servicing.requests.request_preview): what
     confirming it would do, shown to the approver and the customer before anyone confirms."""
-    from collections_app.services import request_preview
+    from collections_app.servicing.requests import request_preview
 
     rows = list(requests)
     for row in rows:

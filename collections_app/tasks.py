@@ -12,7 +12,7 @@ from datetime import date
 from celery import shared_task
 from django.db import InterfaceError, OperationalError, transaction
 
-from collections_app import cob, reminders
+from collections_app.collections import cob, reminders
 from collections_app.models import Reminder
 from config.celery import RetryingTask
 from config.errors import DomainError

@@ -16,8 +16,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from collections_app import bank_import, intents, receipts, selectors, services
-from collections_app.buckets import buckets
+from collections_app import selectors
+from collections_app.collections import cases
+from collections_app.collections.buckets import buckets
 from collections_app.forms import (
     AssignForm,
     ContactForm,
@@ -36,6 +37,7 @@ from collections_app.forms import (
     fresh_payment_form,
 )
 from collections_app.models import CobRun, Payment, ServicingRequest
+from collections_app.servicing import bank_import, intents, payments, policy, quotes, receipts, requests
 from config.errors import DomainError
 from config.redirects import safe_next_url
 from customers.models import User
@@ -83,7 +85,7 @@ def _my_plan_context(request, plan: Plan, **forms) -> dict:
         quote_form = PayoffQuoteForm(request.GET)
         if quote_form.is_valid():
             try:
-                quote = services.plan_payoff_quote(plan=plan, on_date=quote_form.cleaned_data["on_date"])
+                quote = quotes.plan_payoff_quote(plan=plan, on_date=quote_form.cleaned_data["on_date"])
             except DomainError as error:
                 _form_error(quote_form, error)
     summary = selectors.plan_summary(plan, schedule)
@@ -97,7 +99,7 @@ def _my_plan_context(request, plan: Plan, **forms) -> dict:
         "payment_test_mode": intents.provider_test_mode(),
         "quote_form": quote_form or PayoffQuoteForm(initial={"on_date": timezone.localdate()}), "quote": quote,
         "request_form": forms.get("request_form") or CustomerRequestForm(),
-        "can_pay": plan.state in services.PAYABLE_STATES,
+        "can_pay": plan.state in policy.PAYABLE_STATES,
     }
 
 
@@ -125,7 +127,7 @@ def pay_outcome_message(request, intent) -> None:
 @require_POST
 @role_required(Role.CUSTOMER)
 def my_plan_pay(request, pk: int):
-    """Pay on the plan page: through the payment provider (collections_app.intents), like the portal."""
+    """Pay on the plan page: through the payment provider (collections_app.servicing.intents), like the portal."""
     plan = selectors.plan_for_customer(request.user, pk, act=True)
     form = CustomerPaymentForm(request.POST)
     if form.is_valid():
@@ -154,7 +156,7 @@ def my_plan_request(request, pk: int):
     form = CustomerRequestForm(request.POST)
     if form.is_valid():
         try:
-            services.request_create(plan=plan, kind=form.cleaned_data["kind"], by=request.user,
+            requests.request_create(plan=plan, kind=form.cleaned_data["kind"], by=request.user,
                                     reason=form.cleaned_data["reason"], params=form.params())
         except DomainError as error:
             _form_error(form, error)
@@ -221,9 +223,9 @@ def _staff_plan_context(request, plan: Plan, **forms) -> dict:
         "cases": plan.collection_cases.select_related("assigned_to").order_by("-opened_on"),
         "pay_form": forms.get("pay_form") or StaffPaymentForm(),
         "reverse_form": ReversalForm(),
-        "can_take_payments": request.user.has_role(*services.STAFF_PAYMENT_ROLES),
-        "can_reverse": request.user.has_role(*services.REVERSAL_ROLES),
-        "can_pay": services.plan_takes_payment(plan),
+        "can_take_payments": request.user.has_role(*policy.STAFF_PAYMENT_ROLES),
+        "can_reverse": request.user.has_role(*policy.REVERSAL_ROLES),
+        "can_pay": policy.plan_takes_payment(plan),
         "is_recovery": plan.state == Plan.State.WRITTEN_OFF,
     }
 
@@ -244,14 +246,14 @@ def staff_plan_history(request, pk: int):
 
 
 @require_POST
-@role_required(*services.STAFF_PAYMENT_ROLES)
+@role_required(*policy.STAFF_PAYMENT_ROLES)
 def staff_payment_take(request, pk: int):
     plan = selectors.plan_for_staff(request.user, pk, act=True)
     form = StaffPaymentForm(request.POST)
     if form.is_valid():
         data = form.cleaned_data
         try:
-            payment = services.payment_record(
+            payment = payments.payment_record(
                 plan=plan, amount=data["amount"], received_on=data["received_on"], channel=Payment.Channel.OFFICER,
                 idempotency_key=data["idempotency_key"], by=request.user, reference=data.get("reference", ""),
                 overpayment=data["overpayment"])
@@ -260,7 +262,7 @@ def staff_payment_take(request, pk: int):
                 _form_error(form, error)
             else:  # maker-checker: a back-dated posting above the threshold waits for a second person
                 try:
-                    services.backdated_post_request(
+                    requests.backdated_post_request(
                         plan=plan, amount=data["amount"], received_on=data["received_on"], by=request.user,
                         reason=data.get("reason", ""), reference=data.get("reference", ""),
                         overpayment=data["overpayment"])
@@ -277,7 +279,7 @@ def staff_payment_take(request, pk: int):
 
 
 @require_POST
-@role_required(*services.REVERSAL_ROLES)
+@role_required(*policy.REVERSAL_ROLES)
 def staff_payment_reverse(request, pk: int):
     payment = selectors.payment_for_reversal(request.user, pk)
     form = ReversalForm(request.POST)
@@ -285,7 +287,7 @@ def staff_payment_reverse(request, pk: int):
         messages.error(request, _("Say why the payment is reversed."))
     else:
         try:
-            payment = services.payment_reverse(payment=payment, by=request.user, reason=form.cleaned_data["reason"])
+            payment = requests.payment_reverse(payment=payment, by=request.user, reason=form.cleaned_data["reason"])
         except DomainError as error:
             messages.error(request, error.message)
         else:
@@ -306,7 +308,7 @@ def staff_payment_receipt(request, pk: int):
 
 
 @require_http_methods(["GET", "POST"])
-@role_required(*services.STAFF_PAYMENT_ROLES)
+@role_required(*policy.STAFF_PAYMENT_ROLES)
 def staff_payment_import(request):
     form = PaymentImportForm(request.POST or None, request.FILES or None)
     result = errors = None
@@ -348,7 +350,7 @@ def staff_request_decide(request, pk: int):
         params.pop("counter_offer", None)
         params.pop("asked", None)
     try:
-        services.request_decide(request=servicing_request, by=request.user, approve=data["decision"] == "approve",
+        requests.request_decide(request=servicing_request, by=request.user, approve=data["decision"] == "approve",
                                 note=data.get("note", ""), params=params)
     except DomainError as error:
         messages.error(request, error.message)
@@ -372,10 +374,10 @@ def collections_queue(request):
     products = LoanProduct.objects.order_by("name")
     form = QueueFilterForm(request.GET or None, products=products, collectors=collectors)
     filters = form.cleaned_data if form.is_valid() else {}
-    cases = selectors.case_queue(request.user, bucket=filters.get("bucket", ""), product=filters.get("product", ""),
+    queue = selectors.case_queue(request.user, bucket=filters.get("bucket", ""), product=filters.get("product", ""),
                                  collector=filters.get("collector", "") if request.user.has_role(
                                      *selectors.CASE_ALL_ROLES) else "")
-    page = Paginator(cases, 25).get_page(request.GET.get("page"))
+    page = Paginator(queue, 25).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "collections_app/queue.html", {
@@ -391,9 +393,9 @@ def _case_context(request, case, **forms) -> dict:
         "note_form": forms.get("note_form") or NoteForm(),
         "measure_form": forms.get("measure_form") or MeasureForm(),
         "assign_form": AssignForm(initial={"collector": case.assigned_to_id}),
-        "can_assign": request.user.has_role(*services.APPROVER_ROLES),
-        "can_decide": request.user.has_role(*services.APPROVER_ROLES),
-        "policy": services.policy_for(case.plan.product),
+        "can_assign": request.user.has_role(*policy.APPROVER_ROLES),
+        "can_decide": request.user.has_role(*policy.APPROVER_ROLES),
+        "policy": policy.policy_for(case.plan.product),
     })
     return context
 
@@ -424,7 +426,7 @@ def _case_post(request, pk: int, form_class, form_name: str, action):
 @role_required(*selectors.CASE_ROLES)
 def case_contact_add(request, pk: int):
     def action(case, form):
-        services.contact_log_add(case=case, by=request.user, **form.cleaned_data)
+        cases.contact_log_add(case=case, by=request.user, **form.cleaned_data)
         return _("Contact recorded.")
     return _case_post(request, pk, ContactForm, "contact_form", action)
 
@@ -433,7 +435,7 @@ def case_contact_add(request, pk: int):
 @role_required(*selectors.CASE_ROLES)
 def case_promise_add(request, pk: int):
     def action(case, form):
-        services.promise_create(case=case, by=request.user, amount=form.cleaned_data["amount"],
+        cases.promise_create(case=case, by=request.user, amount=form.cleaned_data["amount"],
                                 promised_date=form.cleaned_data["promised_date"])
         return _("Promise to pay recorded.")
     return _case_post(request, pk, PromiseForm, "promise_form", action)
@@ -443,7 +445,7 @@ def case_promise_add(request, pk: int):
 @role_required(*selectors.CASE_ROLES)
 def case_note_add(request, pk: int):
     def action(case, form):
-        services.case_note_add(case=case, by=request.user, text=form.cleaned_data["text"])
+        cases.case_note_add(case=case, by=request.user, text=form.cleaned_data["text"])
         return _("Note added.")
     return _case_post(request, pk, NoteForm, "note_form", action)
 
@@ -452,7 +454,7 @@ def case_note_add(request, pk: int):
 @role_required(*selectors.CASE_ROLES)
 def case_measure_request(request, pk: int):
     def action(case, form):
-        made = services.request_create(plan=case.plan, kind=form.cleaned_data["kind"], by=request.user,
+        made = requests.request_create(plan=case.plan, kind=form.cleaned_data["kind"], by=request.user,
                                        reason=form.cleaned_data["reason"], params=form.params(), case=case)
         if made.status == ServicingRequest.Status.APPLIED:
             return _("Measure applied.")
@@ -461,13 +463,13 @@ def case_measure_request(request, pk: int):
 
 
 @require_POST
-@role_required(*services.APPROVER_ROLES)
+@role_required(*policy.APPROVER_ROLES)
 def case_assign(request, pk: int):
     case = selectors.case_for_user(request.user, pk, act=True)
     form = AssignForm(request.POST)
     if form.is_valid():
         try:
-            services.case_assign(case=case, collector=form.cleaned_data["collector"], by=request.user)
+            cases.case_assign(case=case, collector=form.cleaned_data["collector"], by=request.user)
         except DomainError as error:
             messages.error(request, error.message)
         else:

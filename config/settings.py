@@ -232,9 +232,9 @@ LENDER_NAME = env("LENDER_NAME", default="Fair Installments")
 SITE_URL = env("SITE_URL", default="http://localhost:8000")
 # Legal APR cap (percent) for quotes without a product; products carry their own cap.
 INSTALLMENTS_LEGAL_MAX_APR = env("INSTALLMENTS_LEGAL_MAX_APR", default="24")
-# Customers pay only through this provider adapter (collections_app.providers documents the interface);
+# Customers pay only through this provider adapter (collections_app.servicing.providers documents the interface);
 # the default simulator is "test mode": no real money moves.
-PAYMENT_PROVIDER = env("PAYMENT_PROVIDER", default="collections_app.providers.SimulatedPaymentProvider")
+PAYMENT_PROVIDER = env("PAYMENT_PROVIDER", default="collections_app.servicing.providers.SimulatedPaymentProvider")
 # Shared secret of the provider's signed callbacks (X-Signature: HMAC-SHA256 of the body). Unset in
 # production, a key derived from SECRET_KEY is used, so callbacks fail to verify until it is set.
 PAYMENT_PROVIDER_SECRET = env("PAYMENT_PROVIDER_SECRET", default="dev-only-payment-callback-secret" if DEBUG else "")

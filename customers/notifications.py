@@ -9,7 +9,7 @@
 
 A backend's `send(message)` returns the provider's reference and raises on failure
 (ConnectionError / TimeoutError / OSError are retried by the task). Backends never decide whether
-to send: claiming the reminder row, exactly once, is `collections_app.reminders`' job.
+to send: claiming the reminder row, exactly once, is `collections_app.collections.reminders`' job.
 """
 
 from __future__ import annotations

@@ -4,11 +4,11 @@
   as a draft `installments.Application`, the completeness check and the submission.
 - Satisfaction ratings after the contract is accepted and after the plan is paid off.
 - The customer's hardship request. (Payments go through the payment provider in
-  collections_app.intents, for the portal's pay page and the plan page alike.)
+  collections_app.servicing.intents, for the portal's pay page and the plan page alike.)
 
 What the customer enters is stored by the services that own it (customers.services for the
 profile, its lines, documents, statements and consents; installments.origination.applications for the
-application; collections_app.services for payments and servicing requests), so every path gets
+application; collections_app.servicing for payments and servicing requests), so every path gets
 the same validation, audit record and transaction.
 """
 
@@ -368,13 +368,13 @@ def satisfaction_record(*, user: User, application, moment: str, rating: int, co
     return row
 
 
-# --- Hardship help on a plan (payments go through collections_app.intents) ------------------------
+# --- Hardship help on a plan (payments go through collections_app.servicing.intents) --------------
 
 def hardship_request(*, plan, by, months: int, reason: str):
     """The customer asks for hardship restructuring: the balance re-spread over `months` more
-    months, for staff to decide (collections_app.services.request_create, kind re-installment)."""
+    months, for staff to decide (collections_app.servicing.requests.request_create, kind re-installment)."""
     from collections_app.models import ServicingRequest
-    from collections_app.services import request_create
+    from collections_app.servicing.requests import request_create
 
     if plan.customer_id != getattr(by, "pk", None):
         raise PermissionDenied

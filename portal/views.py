@@ -748,8 +748,8 @@ def _own_plan_or_404(request, pk: int):
 
 
 def _checkout_context(request, plan, **forms) -> dict:
-    from collections_app.intents import provider_test_mode
     from collections_app.selectors import plan_summary
+    from collections_app.servicing.intents import provider_test_mode
 
     summary = plan_summary(plan)
     return {
@@ -762,11 +762,11 @@ def _checkout_context(request, plan, **forms) -> dict:
 @customer_required
 @require_http_methods(["GET", "POST"])
 def plan_checkout(request, pk: int):
-    """Pay on a plan through the payment provider (collections_app.intents, as the plan page does);
+    """Pay on a plan through the payment provider (collections_app.servicing.intents, as the plan page does);
     money beyond what is due can prepay part of the plan (shorter term or lower installment) or stay
     as credit."""
-    from collections_app import intents
     from collections_app.forms import fresh_payment_form
+    from collections_app.servicing import intents
     from collections_app.views import pay_outcome_message
 
     plan = _own_plan_or_404(request, pk)

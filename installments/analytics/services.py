@@ -129,7 +129,7 @@ def _month_end_dates(today: date) -> list[date]:
 
 def book_load(*, today: date | None = None) -> Book:
     """Everything the summaries need, in a few set-based queries."""
-    from collections_app.buckets import buckets
+    from collections_app.collections.buckets import buckets
     from collections_app.models import CollectionCase, Payment, PlanSnapshot
     from customers.models import SatisfactionRating
 

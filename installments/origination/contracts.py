@@ -71,7 +71,7 @@ def _servicing_terms(product) -> tuple[int, list[str]]:
     """(grace days before late charges start, the order payments pay components in), from the
     product's servicing policy (collections_app); the defaults without one."""
     try:
-        from collections_app.services import policy_for
+        from collections_app.servicing.policy import policy_for
     except ImportError:  # servicing not installed
         return 0, list(DEFAULT_ALLOCATION_ORDER)
     policy = policy_for(product)

@@ -1,7 +1,7 @@
 """The staff workbench pages: the work queue, the application page (the whole picture on one
 screen), decisions with four-eyes, contracts and activation, the approvers' queue and officer
 productivity. Thin views: parse the form, call a service in installments.origination.decisions /
-installments.origination.contracts / customers.services / collections_app.services, render.
+installments.origination.contracts / customers.services / collections_app.servicing.activation, render.
 
 Only loan officers, approvers, managers and admins open these pages (customers and collectors
 get 403); who may take which decision is the services' business (PermissionDenied -> 403).
@@ -566,7 +566,7 @@ def contract_regenerate(request, pk: int):
 @require_POST
 def activate(request, pk: int):
     """Record the disbursement: the accepted contract becomes an active plan (collections_app)."""
-    from collections_app.services import plan_activate
+    from collections_app.servicing.activation import plan_activate
 
     application = _application_or_404(pk)
     if not request.user.has_role(*decisions.DECIDE_ROLES):

@@ -101,7 +101,7 @@ def demo_like_book(*, today: date | None = None, per_month: int = 5, seed: int =
     paid off), their decided applications, some declines and satisfaction ratings."""
     import random
 
-    from collections_app.buckets import DEFAULT_BUCKETS, bucket_for
+    from collections_app.collections.buckets import DEFAULT_BUCKETS, bucket_for
 
     rng = random.Random(seed)
     today = today or timezone.localdate()

@@ -402,7 +402,7 @@ def _journey(page, setup: dict, variant: str) -> None:
     shot("contract-accepted")
 
     # The money is paid out (staff activate the plan); the account centre shows it.
-    from collections_app.services import plan_activate
+    from collections_app.servicing.activation import plan_activate
 
     plan = plan_activate(contract=contract, by=setup["officer"], disbursement_date=timezone.localdate())
     page.goto(base + "/me/")

@@ -79,7 +79,7 @@ def manager_user(db):
 @pytest.fixture
 def overdue_plan(officer_user):
     """12 x 1,000-ish annuity disbursed ~100 days ago: three installments overdue, with late charges."""
-    from collections_app import cob
+    from collections_app.collections import cob
     from installments.models import Plan
     from tests.collections_app.factories import days_ago, plan_active
 

@@ -15,7 +15,7 @@ from decimal import Decimal
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
-from collections_app import engine, services
+from collections_app.servicing import activation, engine
 from customers.roles import Role
 from installments.engine.schedules import PlanTerms, build_schedule, schedule_to_dict
 from installments.models import Application, Contract, Installment, LoanProduct, Offer, Plan, ScheduleVersion
@@ -77,7 +77,7 @@ def plan_active(*, disbursed: date | None = None, by=None, **kwargs) -> Plan:
     disbursed = disbursed or timezone.localdate()
     contract = contract_accepted(accepted_on=disbursed, **kwargs)
     by = by or staff_make(Role.LOAN_OFFICER)
-    return services.plan_activate(contract=contract, by=by, disbursement_date=disbursed)
+    return activation.plan_activate(contract=contract, by=by, disbursement_date=disbursed)
 
 
 def plan_by_hand(*, customer=None, product=None, disbursed: date, rows: list[tuple], state: str = "active",
@@ -125,7 +125,7 @@ GOOD_CARD = "4111 1111 1111 1111"
 def pay_through_provider(plan: Plan, amount, key: str, *, card: str = GOOD_CARD, overpayment: str = "credit"):
     """The customer pays `amount` on `plan` the only way customers pay: a payment intent through the
     (simulated) payment provider. Returns the intent; `intent.payment` once authorised."""
-    from collections_app.intents import payment_intent_create
+    from collections_app.servicing.intents import payment_intent_create
 
     return payment_intent_create(plan=plan, by=plan.customer, amount=amount, overpayment=overpayment,
                                  idempotency_key=key, card_number=card)

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from collections_app.allocation import COMPONENTS, Due, allocate
+from collections_app.servicing.allocation import COMPONENTS, Due, allocate
 
 D = Decimal
 

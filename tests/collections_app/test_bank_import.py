@@ -10,8 +10,8 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.urls import reverse
 
-from collections_app import bank_import
 from collections_app.models import Payment
+from collections_app.servicing import bank_import
 from customers.models import AuditEvent
 from customers.roles import Role
 from tests.collections_app.factories import customer_make, days_ago, plan_by_hand, staff_make
@@ -112,11 +112,11 @@ def test_importing_the_same_file_again_posts_nothing_twice(plans, officer_user):
 
 
 def test_a_reversed_bank_payment_is_not_posted_again_by_a_reimport(plans, officer_user):
-    from collections_app import services
+    from collections_app.servicing import requests
 
     text = _csv(f"{days_ago(1)},10.00,BNK-1,{plans['first'].number},,")
     payment = _import(text, officer_user).posted[0]
-    services.payment_reverse(payment=payment, by=officer_user, reason="bounced")
+    requests.payment_reverse(payment=payment, by=officer_user, reason="bounced")
     again = _import(text, officer_user)
     assert not again.posted and again.already_posted == [payment]
 

@@ -8,7 +8,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db.models import Max
 
-from collections_app import cob, services
+from collections_app.collections import cases, cob
 from collections_app.models import (
     AssignmentRule,
     CobRun,
@@ -20,6 +20,7 @@ from collections_app.models import (
     ServicingPolicy,
     ServicingRequest,
 )
+from collections_app.servicing import payments
 from config.errors import DomainError
 from customers.models import AuditEvent
 from customers.roles import Role
@@ -204,7 +205,7 @@ def test_state_changes_are_audited_in_bulk_by_the_system(quiet_product, officer_
     event = AuditEvent.objects.get(action="plan.state", target_id=str(plan.pk))
     assert (event.actor, event.from_state, event.to_state) == (None, "active", "overdue")
     assert event.data["business_date"] == days_ago(2).isoformat()
-    services.payment_record(plan=plan, amount=D("100.00"), idempotency_key="k", by=officer_user,
+    payments.payment_record(plan=plan, amount=D("100.00"), idempotency_key="k", by=officer_user,
                             channel=Payment.Channel.OFFICER)
     plan.refresh_from_db()
     assert plan.state == "paid_off"
@@ -234,12 +235,12 @@ def test_cases_open_and_are_assigned_by_bucket_rules(quiet_product):
     plans = [one_overdue(quiet_product, DAY - timedelta(days=d)) for d in (2, 3, 4, 5)]
     far = one_overdue(quiet_product, DAY - timedelta(days=40))
     cob.run_cob(DAY)
-    cases = {c.plan_id: c for c in CollectionCase.objects.all()}
-    assert {cases[p.pk].assigned_to_id for p in plans} == {c.pk for c in early}
-    assert cases[far.pk].assigned_to == late
+    opened = {c.plan_id: c for c in CollectionCase.objects.all()}
+    assert {opened[p.pk].assigned_to_id for p in plans} == {c.pk for c in early}
+    assert opened[far.pk].assigned_to == late
     # A hand-assigned case keeps its collector; the others follow their bucket.
     manager = staff_make(Role.MANAGER)
-    services.case_assign(case=cases[plans[0].pk], collector=late, by=manager)
+    cases.case_assign(case=opened[plans[0].pk], collector=late, by=manager)
     cob.run_cob(DAY + timedelta(days=0), force=True)
     assert CollectionCase.objects.get(plan=plans[0]).assigned_to == late
 

@@ -7,8 +7,9 @@ from decimal import Decimal
 import pytest
 from django.db import connection, connections
 
-from collections_app import reminders, services
+from collections_app.collections import reminders
 from collections_app.models import Payment, Reminder, ReminderRule, ServicingRequest
+from collections_app.servicing import payments, requests
 from config.errors import DomainError
 from installments.models import Installment
 from tests.collections_app.factories import days_ago, plan_by_hand
@@ -47,7 +48,7 @@ def test_the_same_key_posted_twice_at_once_posts_one_payment(officer_user):
                                                       (days_ago(-20), "100.00", "10.00")])
 
     def pay():
-        return services.payment_record(plan=plan, amount=Decimal("110.00"), idempotency_key="double-click",
+        return payments.payment_record(plan=plan, amount=Decimal("110.00"), idempotency_key="double-click",
                                        by=officer_user, channel=Payment.Channel.OFFICER)
 
     for _ in range(3):
@@ -65,7 +66,7 @@ def test_two_different_keys_at_once_both_post_and_allocate_in_turn(officer_user)
     plan = plan_by_hand(disbursed=days_ago(40), rows=[(days_ago(10), "100.00", "10.00"),
                                                       (days_ago(-20), "100.00", "10.00"),
                                                       (days_ago(-50), "100.00", "10.00")])
-    results = race(*[lambda k=k: services.payment_record(plan=plan, amount=Decimal("110.00"), idempotency_key=k,
+    results = race(*[lambda k=k: payments.payment_record(plan=plan, amount=Decimal("110.00"), idempotency_key=k,
                                                          by=officer_user, channel=Payment.Channel.OFFICER)
                      for k in ("a", "b")])
     assert all(isinstance(r, Payment) for r in results)
@@ -75,10 +76,10 @@ def test_two_different_keys_at_once_both_post_and_allocate_in_turn(officer_user)
 @pytest.mark.django_db(transaction=True)
 def test_two_approvers_confirming_at_once_apply_the_measure_once(collector_user, approver_user, manager_user):
     plan = plan_by_hand(disbursed=days_ago(100), rows=[(days_ago(40), "1000.00", "10.00")], state="overdue")
-    request = services.request_create(plan=plan, kind=ServicingRequest.Kind.LEGAL, by=collector_user,
+    request = requests.request_create(plan=plan, kind=ServicingRequest.Kind.LEGAL, by=collector_user,
                                       reason="no contact for 40 days")
-    results = race(lambda: services.request_decide(request=request, by=approver_user, approve=True),
-                   lambda: services.request_decide(request=request, by=manager_user, approve=True))
+    results = race(lambda: requests.request_decide(request=request, by=approver_user, approve=True),
+                   lambda: requests.request_decide(request=request, by=manager_user, approve=True))
     errors = [r for r in results if isinstance(r, DomainError)]
     assert len(errors) == 1 and errors[0].code == "already_decided"
     plan.refresh_from_db()

@@ -8,13 +8,14 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from collections_app import cob, intents, services
-from collections_app.bank_import import payments_import_csv
+from collections_app.collections import cob
 from collections_app.models import ChargeWaiver, CollectionCase, Payment, ServicingRequest
+from collections_app.servicing import changes, intents, payments, policy, quotes, requests
+from collections_app.servicing.bank_import import payments_import_csv
 from config.errors import DomainError
 from installments.models import Installment
 from installments.origination.contracts import contract_disclosure, contract_render_html
-from scoring.services import book_outcomes
+from scoring.training import book_outcomes
 from tests.collections_app.factories import days_ago, plan_active, product_make
 
 D = Decimal
@@ -48,7 +49,7 @@ def paid_first(officer_user):
 
 def test_2_the_payoff_quote_counts_the_installment_already_paid(paid_first, client_for):
     plan, first = paid_first
-    quote = services.plan_payoff_quote(plan=plan, on_date=timezone.localdate())
+    quote = quotes.plan_payoff_quote(plan=plan, on_date=timezone.localdate())
     assert quote.outstanding_principal == D("20000") - first.principal_due
     assert quote.accrued_interest == 0 and quote.interest_rebate < sum(r.interest_due for r in live(plan))
     assert quote.total == D("20000") - first.principal_due
@@ -60,12 +61,12 @@ def test_2_the_payoff_quote_counts_the_installment_already_paid(paid_first, clie
 def test_3_a_holiday_after_a_payment_keeps_it_paid(paid_first, officer_user):
     plan, first = paid_first
     before = left_to_pay(plan)
-    request = services.request_create(plan=plan, kind=K.PAYMENT_HOLIDAY, by=plan.customer, reason="moving house",
+    request = requests.request_create(plan=plan, kind=K.PAYMENT_HOLIDAY, by=plan.customer, reason="moving house",
                                       params={"periods": 2, "interest": "capitalise"})
-    preview = services.request_preview(request=request)
+    preview = requests.request_preview(request=request)
     # Two months later to the end; the paused months owe nothing (no fee on this product).
     assert preview["after"]["last_due_date"] > preview["before"]["last_due_date"] + timedelta(days=55)
-    services.request_decide(request=request, by=officer_user, approve=True)
+    requests.request_decide(request=request, by=officer_user, approve=True)
     first.refresh_from_db()
     assert first.status == Installment.Status.PAID and first.amount_paid == first.amount_due  # still paid
     version = plan.schedule_versions.get(version=2)
@@ -84,14 +85,14 @@ def test_4_reinstallment_lowers_the_payment_and_the_approver_sees_it_first(overd
     regular = max(r.amount_due for r in live(overdue_plan) if r.due_date > timezone.localdate())
     charges = sum(r.penalty_due for r in live(overdue_plan))
     assert charges > 0
-    request = services.request_create(plan=overdue_plan, kind=K.REINSTALLMENT, by=collector_user,
+    request = requests.request_create(plan=overdue_plan, kind=K.REINSTALLMENT, by=collector_user,
                                       reason="illness", params={"months": 6})
     assert request.status == ServicingRequest.Status.PENDING
     page = client_for(approver_user).get(reverse("collections:staff_requests")).content.decode()
     assert "After the change" in page and "The new schedule" in page
-    preview = services.request_preview(request=request)
+    preview = requests.request_preview(request=request)
     assert preview["after"]["next_payment"] < preview["before"]["next_payment"] + charges
-    services.request_decide(request=request, by=approver_user, approve=True)
+    requests.request_decide(request=request, by=approver_user, approve=True)
     new = [r for r in live(overdue_plan) if r.version.version == 2]
     assert max(r.principal_due + r.interest_due + r.fee_due for r in new) < regular
     assert sum(r.penalty_due for r in new) == charges  # carried, not dropped
@@ -102,7 +103,7 @@ def test_4_a_reinstallment_that_would_raise_the_payment_is_refused_saying_why(of
     plan = plan_active(disbursed=days_ago(300), amount="12000", term=12, by=officer_user)
     cob.run_cob(days_ago(1))
     with pytest.raises(DomainError) as refused:
-        services.request_create(plan=plan, kind=K.REINSTALLMENT, by=collector_user, reason="x",
+        requests.request_create(plan=plan, kind=K.REINSTALLMENT, by=collector_user, reason="x",
                                 params={"months": 1})
     assert refused.value.field == "months" and "not lower" in refused.value.message
 
@@ -110,15 +111,15 @@ def test_4_a_reinstallment_that_would_raise_the_payment_is_refused_saying_why(of
 def test_5_an_extension_keeps_late_charges_and_due_dates_in_order(overdue_plan, collector_user, approver_user):
     charges = sum(r.penalty_due - r.penalty_paid for r in live(overdue_plan))
     owed = left_to_pay(overdue_plan)
-    limit = services.extension_limit(overdue_plan, timezone.localdate())
+    limit = changes.extension_limit(overdue_plan, timezone.localdate())
     with pytest.raises(DomainError) as refused:
-        services.request_create(plan=overdue_plan, kind=K.EXTENSION, by=collector_user, reason="x",
+        requests.request_create(plan=overdue_plan, kind=K.EXTENSION, by=collector_user, reason="x",
                                 params={"days": limit + 1})
     assert refused.value.field == "days"
-    request = services.request_create(plan=overdue_plan, kind=K.EXTENSION, by=collector_user, reason="salary late",
+    request = requests.request_create(plan=overdue_plan, kind=K.EXTENSION, by=collector_user, reason="salary late",
                                       params={"days": limit})
     if request.status == ServicingRequest.Status.PENDING:
-        services.request_decide(request=request, by=approver_user, approve=True)
+        requests.request_decide(request=request, by=approver_user, approve=True)
     rows = live(overdue_plan)
     assert sum(r.penalty_due - r.penalty_paid for r in rows) == charges
     assert left_to_pay(overdue_plan) == owed
@@ -130,11 +131,11 @@ def test_6_the_collections_queue_reflects_a_measure_at_once(overdue_plan, collec
                                                            client_for):
     case = CollectionCase.objects.get(plan=overdue_plan, status="open")
     assert case.amount_overdue > 0
-    limit = services.extension_limit(overdue_plan, timezone.localdate())
-    request = services.request_create(plan=overdue_plan, kind=K.EXTENSION, by=collector_user, reason="ok",
+    limit = changes.extension_limit(overdue_plan, timezone.localdate())
+    request = requests.request_create(plan=overdue_plan, kind=K.EXTENSION, by=collector_user, reason="ok",
                                       params={"days": limit})
     if request.status == ServicingRequest.Status.PENDING:
-        services.request_decide(request=request, by=approver_user, approve=True)
+        requests.request_decide(request=request, by=approver_user, approve=True)
     case.refresh_from_db()
     # The plan is no longer overdue: the case is closed as cured, or (if still open) shows 0 overdue.
     assert case.status == "closed" or (case.days_past_due, case.amount_overdue) == (0, 0)
@@ -161,9 +162,9 @@ def test_7_lateness_counts_from_the_value_date_not_the_booking(officer_user):
 def test_8_one_officer_alone_cannot_reverse_or_back_date_big_money(officer_user, approver_user, client_for):
     plan = plan_active(disbursed=days_ago(40), amount="6000", term=6, by=officer_user)
     amount = live(plan)[0].amount_outstanding
-    assert amount > services.backdated_post_limit(plan)
+    assert amount > payments.backdated_post_limit(plan)
     with pytest.raises(DomainError) as refused:
-        services.payment_record(plan=plan, amount=amount, received_on=days_ago(5), channel=Payment.Channel.OFFICER,
+        payments.payment_record(plan=plan, amount=amount, received_on=days_ago(5), channel=Payment.Channel.OFFICER,
                                 idempotency_key="late-1", by=officer_user, reference="SLIP-1")
     assert refused.value.code == "needs_approval" and not plan.payments.exists()
     # Through the staff page: the posting becomes a request for a second person.
@@ -173,14 +174,14 @@ def test_8_one_officer_alone_cannot_reverse_or_back_date_big_money(officer_user,
     assert response.status_code == 302 and not plan.payments.exists()
     request = ServicingRequest.objects.get(plan=plan, kind=K.BACKDATED_POST, status="pending")
     with pytest.raises(DomainError):
-        services.request_decide(request=request, by=officer_user, approve=True)
-    services.request_decide(request=request, by=approver_user, approve=True)
+        requests.request_decide(request=request, by=officer_user, approve=True)
+    requests.request_decide(request=request, by=approver_user, approve=True)
     payment = plan.payments.get()
     assert payment.received_on == days_ago(5) and payment.created_by == officer_user
     # Reversal of it: asked by the officer, done only when the approver confirms.
-    asked = services.payment_reverse(payment=payment, by=officer_user, reason="slip was a copy")
+    asked = requests.payment_reverse(payment=payment, by=officer_user, reason="slip was a copy")
     assert asked.state == Payment.State.POSTED and asked.reversal_request.status == "pending"
-    services.request_decide(request=asked.reversal_request, by=approver_user, approve=True)
+    requests.request_decide(request=asked.reversal_request, by=approver_user, approve=True)
     payment.refresh_from_db()
     assert payment.state == Payment.State.REVERSED and payment.reversed_by == approver_user
 
@@ -188,8 +189,8 @@ def test_8_one_officer_alone_cannot_reverse_or_back_date_big_money(officer_user,
 def test_a_waiver_of_charges_is_an_explicit_line_above_the_threshold_confirmed(overdue_plan, collector_user,
                                                                                approver_user, client_for):
     charges = sum(r.penalty_due - r.penalty_paid for r in live(overdue_plan))
-    services.policy_for(overdue_plan.product)  # the default policy: threshold 500
-    small = services.request_create(plan=overdue_plan, kind=K.CHARGE_WAIVER, by=collector_user, reason="goodwill",
+    policy.policy_for(overdue_plan.product)  # the default policy: threshold 500
+    small = requests.request_create(plan=overdue_plan, kind=K.CHARGE_WAIVER, by=collector_user, reason="goodwill",
                                     params={"amount": "1.00"})
     assert small.status == "applied" and ChargeWaiver.objects.get(request=small).amount == D("1.00")
     assert sum(r.penalty_due - r.penalty_paid for r in live(overdue_plan)) == charges - D("1.00")
@@ -206,11 +207,11 @@ def test_the_product_early_payoff_discount_shows_on_the_quote(officer_user):
     product = product_make(early_payoff_rebate=False, early_payoff_discount_rate=D("50"),
                            early_payoff_discount_months=6)
     plan = plan_active(disbursed=days_ago(40), amount="6000", term=6, product=product, by=officer_user)
-    quote = services.plan_payoff_quote(plan=plan, on_date=timezone.localdate())
+    quote = quotes.plan_payoff_quote(plan=plan, on_date=timezone.localdate())
     assert quote.early_payoff_discount > 0
     assert quote.early_payoff_discount == (quote.accrued_interest * D("0.5")).quantize(D("0.01"))
     late = plan_active(disbursed=days_ago(250), amount="6000", term=12, product=product, by=officer_user)
-    assert services.plan_payoff_quote(plan=late, on_date=timezone.localdate()).early_payoff_discount == 0
+    assert quotes.plan_payoff_quote(plan=late, on_date=timezone.localdate()).early_payoff_discount == 0
     # The contract discloses the offer, in both languages.
     offer = plan.contract.offer
     offer.schedule = {"installments": offer.schedule}  # the offer engine's shape (the factory keeps the rows)

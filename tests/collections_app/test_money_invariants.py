@@ -19,7 +19,7 @@ Invariants (after every step):
 5. Installments stay in due-date order; the plan's days past due and bucket, and its open
    collection case, match the unpaid installments.
 
-The business date is the machine's clock (`services.business_date` patched); each example runs in
+The business date is the machine's clock (`business_date` patched in every servicing module); each example runs in
 a savepoint that is rolled back, so examples do not see each other's plans or closed days. CI runs
 it on PostgreSQL (DATABASE_URL) with MONEY_EXAMPLES examples (default 30).
 """
@@ -38,9 +38,11 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
-from collections_app import cob, services
-from collections_app.buckets import bucket_for
+from collections_app.collections import cases, cob, delinquency
+from collections_app.collections.buckets import bucket_for
 from collections_app.models import CollectionCase, Payment, ServicingRequest
+from collections_app.servicing import activation, payments, policy, quotes, requests
+from collections_app.servicing.position import plan_position
 from config.errors import DomainError
 from customers.roles import Role
 from installments.models import Installment, Plan
@@ -108,14 +110,14 @@ class ServicingMachine(RuleBasedStateMachine):
             return
         decider = self.manager if request.requested_by_id != self.manager.pk else self.approver
         try:
-            services.request_decide(request=request, by=decider, approve=True, note="checked")
+            requests.request_decide(request=request, by=decider, approve=True, note="checked")
         except DomainError:
-            services.request_decide(request=request, by=decider, approve=False, note="refused by the service")
+            requests.request_decide(request=request, by=decider, approve=False, note="refused by the service")
             raise
 
     def _ask(self, kind: str, by, params: dict | None = None) -> None:
         try:
-            request = services.request_create(plan=self.plan, kind=kind, by=by, reason="hardship", params=params)
+            request = requests.request_create(plan=self.plan, kind=kind, by=by, reason="hardship", params=params)
             self._decide(request)
         except DomainError:
             pass  # a refusal changes nothing; the invariants say so
@@ -123,7 +125,7 @@ class ServicingMachine(RuleBasedStateMachine):
 
     def _pay(self, amount: Decimal, overpayment: str, received_on: date) -> None:
         try:
-            services.payment_record(plan=self.plan, amount=amount, received_on=received_on,
+            payments.payment_record(plan=self.plan, amount=amount, received_on=received_on,
                                     channel=Payment.Channel.OFFICER, idempotency_key=self._key(), by=self.officer,
                                     reference=f"REF-{self.keys}", overpayment=overpayment)
         except DomainError as error:
@@ -131,7 +133,7 @@ class ServicingMachine(RuleBasedStateMachine):
                 self._reload()
                 return
             try:
-                request = services.backdated_post_request(plan=self.plan, amount=amount, received_on=received_on,
+                request = requests.backdated_post_request(plan=self.plan, amount=amount, received_on=received_on,
                                                           by=self.officer, reason="bank statement", reference="STMT",
                                                           overpayment=overpayment)
                 self._decide(request)
@@ -167,7 +169,7 @@ class ServicingMachine(RuleBasedStateMachine):
         self.today = target
         self._reload()
 
-    @precondition(lambda self: self.plan is not None and self.plan.state in services.PAYABLE_STATES)
+    @precondition(lambda self: self.plan is not None and self.plan.state in policy.PAYABLE_STATES)
     @rule(kind=st.sampled_from(["next", "part", "large", "arrears"]),
           overpayment=st.sampled_from(list(Payment.Overpayment.values)), back=st.integers(0, 6))
     def pay(self, kind, overpayment, back):
@@ -199,34 +201,34 @@ class ServicingMachine(RuleBasedStateMachine):
         if not posted:
             return
         try:
-            asked = services.payment_reverse(payment=posted[pick % len(posted)], by=self.officer, reason="bounced")
+            asked = requests.payment_reverse(payment=posted[pick % len(posted)], by=self.officer, reason="bounced")
             self._decide(asked.reversal_request)
         except DomainError:
             pass
         self._reload()
 
-    @precondition(lambda self: self.plan is not None and self.plan.state in services.PAYABLE_STATES)
+    @precondition(lambda self: self.plan is not None and self.plan.state in policy.PAYABLE_STATES)
     @rule(periods=st.integers(1, 3), interest=st.sampled_from(["capitalise", "waive"]))
     def holiday(self, periods, interest):
         self._ask(K.PAYMENT_HOLIDAY, self.plan.customer, {"periods": periods, "interest": interest})
 
-    @precondition(lambda self: self.plan is not None and self.plan.state in services.PAYABLE_STATES)
+    @precondition(lambda self: self.plan is not None and self.plan.state in policy.PAYABLE_STATES)
     @rule(days=st.integers(1, 30))
     def extension(self, days):
         self._ask(K.EXTENSION, self.collector, {"days": days})
 
-    @precondition(lambda self: self.plan is not None and self.plan.state in services.PAYABLE_STATES)
+    @precondition(lambda self: self.plan is not None and self.plan.state in policy.PAYABLE_STATES)
     @rule(months=st.integers(1, 12))
     def reinstallment(self, months):
         self._ask(K.REINSTALLMENT, self.collector, {"months": months})
 
-    @precondition(lambda self: self.plan is not None and self.plan.state in services.PAYABLE_STATES)
+    @precondition(lambda self: self.plan is not None and self.plan.state in policy.PAYABLE_STATES)
     @rule(days=st.integers(5, 60))
     def interest_freeze(self, days):
         self._ask(K.INTEREST_FREEZE, self.collector, {"starts_on": self.today.isoformat(),
                                                       "ends_on": (self.today + timedelta(days=days)).isoformat()})
 
-    @precondition(lambda self: self.plan is not None and self.plan.state in services.PAYABLE_STATES)
+    @precondition(lambda self: self.plan is not None and self.plan.state in policy.PAYABLE_STATES)
     @rule(share=st.sampled_from([None, "0.5"]))
     def waive_charges(self, share):
         unpaid = sum((r.penalty_due - r.penalty_paid for r in self._open()), ZERO)
@@ -235,22 +237,22 @@ class ServicingMachine(RuleBasedStateMachine):
         amount = "" if share is None else str(max((unpaid * Decimal(share)).quantize(CENT), CENT))
         self._ask(K.CHARGE_WAIVER, self.collector, {"amount": amount})
 
-    @precondition(lambda self: self.plan is not None and self.plan.state in services.PAYABLE_STATES)
+    @precondition(lambda self: self.plan is not None and self.plan.state in policy.PAYABLE_STATES)
     @rule(ahead=st.integers(0, 20), pay=st.booleans())
     def early_payoff(self, ahead, pay):
         on_date = min(self.today + timedelta(days=ahead), timezone.localdate() - timedelta(days=1))
         on_date = max(on_date, self.today)
         self._ask(K.EARLY_PAYOFF, self.plan.customer, {"on_date": on_date.isoformat()})
-        if pay and self.plan.state in services.PAYABLE_STATES:
+        if pay and self.plan.state in policy.PAYABLE_STATES:
             owed = sum((r.amount_outstanding for r in self._open()), ZERO) - self.plan.credit_balance
             if owed > 0:
                 self._pay(owed, Payment.Overpayment.CREDIT, self.today)
 
-    @precondition(lambda self: self.plan is not None and self.plan.state in services.PAYABLE_STATES)
+    @precondition(lambda self: self.plan is not None and self.plan.state in policy.PAYABLE_STATES)
     @rule(share=st.sampled_from(["0.05", "0.3"]))
     def settlement(self, share):
         try:
-            quote = services.plan_payoff_quote(plan=self.plan, on_date=self.today)
+            quote = quotes.plan_payoff_quote(plan=self.plan, on_date=self.today)
         except DomainError:
             return
         discount = (quote.total * Decimal(share)).quantize(CENT)
@@ -321,12 +323,12 @@ class ServicingMachine(RuleBasedStateMachine):
 
     @invariant()
     def the_payoff_quote_is_the_outstanding_principal(self):
-        if self.plan is None or self.plan.state not in services.PAYABLE_STATES:
+        if self.plan is None or self.plan.state not in policy.PAYABLE_STATES:
             return
-        position = services.plan_position(self.plan, self.today)
+        position = plan_position(self.plan, self.today)
         if position is None:
             return
-        quote = services.plan_payoff_quote(plan=self.plan, on_date=self.today)
+        quote = quotes.plan_payoff_quote(plan=self.plan, on_date=self.today)
         kept = sum((r.principal_due - r.principal_paid for r in position.kept if r.status in OPEN), ZERO)
         live = sum((r.principal_due - r.principal_paid for r in self._live()), ZERO)
         ahead_paid = sum((r.principal_paid for r in position.ahead), ZERO)
@@ -341,7 +343,7 @@ class ServicingMachine(RuleBasedStateMachine):
         current = self._live().filter(version__version=plan.current_version).order_by("number")
         dates = [r.due_date for r in current]
         assert dates == sorted(dates), dates
-        if plan.state not in services.PAYABLE_STATES:
+        if plan.state not in policy.PAYABLE_STATES:
             return
         overdue = [r for r in self._open() if r.due_date < self.today]
         dpd = max(((self.today - r.due_date).days for r in overdue), default=0)
@@ -365,7 +367,9 @@ def test_servicing_never_loses_or_invents_money(monkeypatch):
             super().__init__()
             clock["machine"] = self
 
-    monkeypatch.setattr(services, "business_date", business_date)
+    # Every servicing module that reads the business date (each imported it from servicing.policy).
+    for module in (policy, activation, delinquency, payments, quotes, requests, cases):
+        monkeypatch.setattr(module, "business_date", business_date)
     run_state_machine_as_test(Machine, settings=settings(
         max_examples=EXAMPLES, stateful_step_count=25, deadline=None, derandomize=True,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]))

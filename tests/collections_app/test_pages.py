@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from collections_app import cob, services
+from collections_app.collections import cases, cob
 from collections_app.models import AssignmentRule, CollectionCase, ContactLog, Payment, PromiseToPay, ServicingRequest
 from customers.roles import Role
 from installments.models import Plan
@@ -103,7 +103,7 @@ def test_a_customer_requests_a_holiday_from_the_plan_page(client_for, officer_us
 
 
 def test_the_customer_messages_page_lists_sent_reminders(client_for, book):
-    from collections_app import reminders
+    from collections_app.collections import reminders
 
     plan = book["mine"]
     ids = reminders.reminders_queue(on_date=days_ago(0))
@@ -173,7 +173,7 @@ def test_a_manager_reassigns_a_case(client_for, book, manager_user):
 
 
 def test_the_overdue_analysis_page_and_csv(client_for, book, manager_user):
-    services.contact_log_add(case=book["mine_case"], by=manager_user, channel="phone", outcome="reached",
+    cases.contact_log_add(case=book["mine_case"], by=manager_user, channel="phone", outcome="reached",
                              reason_category="illness", employed=True)
     client = client_for(manager_user)
     page = client.get(reverse("collections:analysis"))

@@ -6,8 +6,9 @@ from decimal import Decimal
 import pytest
 from django.core.management import CommandError, call_command
 
-from collections_app import bank_import, services
+from collections_app.collections import cases
 from collections_app.models import Payment, PromiseToPay, ServicingPolicy
+from collections_app.servicing import bank_import, payments, record, requests
 from config.errors import DomainError
 from customers.models import AuditEvent
 from customers.roles import Role
@@ -27,7 +28,7 @@ D = Decimal
 
 def _post(plan, amount, key, by, **kwargs):
     kwargs.setdefault("channel", Payment.Channel.OFFICER)
-    return services.payment_record(plan=plan, amount=D(amount), idempotency_key=key, by=by, **kwargs)
+    return payments.payment_record(plan=plan, amount=D(amount), idempotency_key=key, by=by, **kwargs)
 
 
 def _rows(plan):
@@ -78,7 +79,7 @@ def test_the_same_key_twice_posts_once_and_a_different_request_is_refused(late_p
 
 
 def test_overpayment_kept_as_credit_pays_the_next_installment_when_it_falls_due(product, officer_user):
-    from collections_app import cob
+    from collections_app.collections import cob
 
     plan = plan_by_hand(product=product, disbursed=days_ago(40), rows=[
         (days_ago(5), "100.00", "10.00"), (days_ago(-2), "100.00", "10.00"), (days_ago(-32), "100.00", "10.00")])
@@ -132,7 +133,7 @@ def test_reversal_reopens_what_the_payment_paid_and_takes_back_its_credit(late_p
     payment = _post(late_plan, "400.00", "k-1", officer_user)
     late_plan.refresh_from_db()
     assert late_plan.credit_balance == D("59.00") and late_plan.state == Plan.State.ACTIVE
-    services.payment_reverse(payment=payment, by=officer_user, reason="cheque bounced")
+    requests.payment_reverse(payment=payment, by=officer_user, reason="cheque bounced")
     late_plan.refresh_from_db()
     payment.refresh_from_db()
     assert payment.state == Payment.State.REVERSED and payment.reversal_reason == "cheque bounced"
@@ -142,16 +143,16 @@ def test_reversal_reopens_what_the_payment_paid_and_takes_back_its_credit(late_p
     assert [r.status for r in rows] == ["overdue", "overdue", "pending", "pending"]
     assert late_plan.state == Plan.State.OVERDUE and late_plan.days_past_due == 60
     with pytest.raises(DomainError) as error:
-        services.payment_reverse(payment=payment, by=officer_user, reason="again")
+        requests.payment_reverse(payment=payment, by=officer_user, reason="again")
     assert error.value.code == "already_reversed"
 
 
 def test_reversal_needs_a_reason_and_a_staff_role(late_plan, officer_user):
     payment = _post(late_plan, "50.00", "k-1", officer_user)
     with pytest.raises(DomainError):
-        services.payment_reverse(payment=payment, by=officer_user, reason="  ")
+        requests.payment_reverse(payment=payment, by=officer_user, reason="  ")
     with pytest.raises(DomainError) as error:
-        services.payment_reverse(payment=payment, by=late_plan.customer, reason="mine")
+        requests.payment_reverse(payment=payment, by=late_plan.customer, reason="mine")
     assert error.value.code == "forbidden"
 
 
@@ -159,8 +160,8 @@ def test_reversing_a_prepayment_restores_the_schedule_it_replaced(officer_user, 
     plan = plan_active(disbursed=days_ago(35), amount="12000", term=12)
     before = [(r.number, r.due_date, r.amount_due) for r in _rows(plan)]
     payment = _post(plan, str(_rows(plan)[0].amount_due + D("2500")), "k-1", officer_user, overpayment="reduce_term")
-    asked = services.payment_reverse(payment=payment, by=officer_user, reason="entered on the wrong plan")
-    services.request_decide(request=asked.reversal_request, by=approver_user, approve=True)  # above the threshold
+    asked = requests.payment_reverse(payment=payment, by=officer_user, reason="entered on the wrong plan")
+    requests.request_decide(request=asked.reversal_request, by=approver_user, approve=True)  # above the threshold
     plan.refresh_from_db()
     assert plan.current_version == 3
     assert [(r.number, r.due_date, r.amount_due) for r in _rows(plan)] == before
@@ -176,7 +177,7 @@ def test_paying_everything_closes_the_plan_and_the_application(officer_user):
     plan.refresh_from_db()
     assert plan.state == Plan.State.ACTIVE and plan.credit_balance > 0
     second = _rows(plan)[1]
-    services.payment_record(plan=plan, amount=second.amount_outstanding, idempotency_key="k-2", by=officer_user,
+    payments.payment_record(plan=plan, amount=second.amount_outstanding, idempotency_key="k-2", by=officer_user,
                             channel=Payment.Channel.OFFICER)
     plan.refresh_from_db()
     assert plan.state == Plan.State.PAID_OFF and plan.closed_at is not None
@@ -211,7 +212,7 @@ def test_a_payment_reaching_the_promise_keeps_it(late_plan, officer_user, collec
     from collections_app.models import CollectionCase
 
     case = CollectionCase.objects.create(plan=late_plan, opened_on=days_ago(3), bucket="31-60")
-    promise = services.promise_create(case=case, by=collector_user, amount=D("100"), promised_date=days_ago(-3))
+    promise = cases.promise_create(case=case, by=collector_user, amount=D("100"), promised_date=days_ago(-3))
     _post(late_plan, "60.00", "k-1", officer_user)
     promise.refresh_from_db()
     assert promise.state == PromiseToPay.State.OPEN
@@ -244,7 +245,7 @@ def test_the_repayment_record_follows_every_payment_that_changes_what_it_reads(l
     profile = CustomerProfileFactory(user=late_plan.customer)
     if not hasattr(profile, "current_overdue"):
         pytest.skip("the customer profile has no repayment record fields")
-    services.repayment_record_refresh(customer_ids=[late_plan.customer_id])
+    record.repayment_record_refresh(customer_ids=[late_plan.customer_id])
     profile.refresh_from_db()
     overdue_before = profile.current_overdue
     _post(late_plan, "10.00", "k-1", officer_user)  # the first overdue installment's penalty, partly
@@ -253,14 +254,14 @@ def test_the_repayment_record_follows_every_payment_that_changes_what_it_reads(l
 
     current = plan_by_hand(product=product, disbursed=days_ago(10), customer=late_plan.customer, rows=[
         (days_ago(-20), "100.00", "8.00", "0.00"), (days_ago(-50), "100.00", "7.00", "0.00")])
-    record = (profile.on_time_payments, profile.late_payments, profile.max_days_past_due, profile.current_overdue)
+    record_before = (profile.on_time_payments, profile.late_payments, profile.max_days_past_due, profile.current_overdue)
     with CaptureQueriesContext(connection) as captured:
         pay_through_provider(current, "1.00", "k-2")
     assert not [q for q in captured.captured_queries if q["sql"].startswith('UPDATE "customers_customerprofile"')]
-    services.repayment_record_refresh(customer_ids=[late_plan.customer_id])
+    record.repayment_record_refresh(customer_ids=[late_plan.customer_id])
     profile.refresh_from_db()
     assert (profile.on_time_payments, profile.late_payments, profile.max_days_past_due,
-            profile.current_overdue) == record
+            profile.current_overdue) == record_before
 
 
 # --- Bank receipts -------------------------------------------------------------------------------
@@ -330,7 +331,7 @@ def test_collectors_take_payments_and_approvers_reverse_them(late_plan):
     collector = staff_make(Role.COLLECTOR)
     payment = _post(late_plan, "10.00", "k-1", collector)
     with pytest.raises(DomainError):
-        services.payment_reverse(payment=payment, by=collector, reason="no")
-    services.payment_reverse(payment=payment, by=staff_make(Role.APPROVER), reason="duplicate")
+        requests.payment_reverse(payment=payment, by=collector, reason="no")
+    requests.payment_reverse(payment=payment, by=staff_make(Role.APPROVER), reason="duplicate")
     assert Payment.objects.get().state == "reversed"
     assert days_ago(0) - timedelta(days=0) == days_ago(0)

@@ -10,8 +10,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from collections_app import intents, providers, services
 from collections_app.models import Payment, PaymentIntent, ProviderCallbackNonce
+from collections_app.servicing import intents, payments, providers
 from config.errors import DomainError
 from customers.models import AuditEvent
 from tests.collections_app.factories import customer_make, days_ago, pay_through_provider, plan_active
@@ -75,7 +75,7 @@ def test_payment_record_refuses_self_service_without_an_authorised_intent_of_tha
     assert pending.status == "pending"
     for intent in (None, pending, other_intent):
         with pytest.raises(DomainError) as error:
-            services.payment_record(plan=plan, amount=D("100.00"), channel=Payment.Channel.SELF_SERVICE,
+            payments.payment_record(plan=plan, amount=D("100.00"), channel=Payment.Channel.SELF_SERVICE,
                                     idempotency_key="direct", by=plan.customer, intent=intent)
         assert error.value.code == "forbidden"
     posted = pay_through_provider(plan, "100.00", "a-1")
@@ -86,7 +86,7 @@ def test_payment_record_refuses_self_service_without_an_authorised_intent_of_tha
                                (unposted, D("99.00"), plan.customer),  # not the amount the provider took
                                (unposted, D("100.00"), customer_make())):  # not the plan's customer
         with pytest.raises(DomainError) as error:
-            services.payment_record(plan=plan, amount=amount, channel=Payment.Channel.SELF_SERVICE,
+            payments.payment_record(plan=plan, amount=amount, channel=Payment.Channel.SELF_SERVICE,
                                     idempotency_key="again", by=by, intent=intent)
         assert error.value.code == "forbidden"
     assert list(Payment.objects.filter(plan=plan)) == [posted.payment]

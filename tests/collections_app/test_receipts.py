@@ -8,8 +8,8 @@ import pytest
 from django.db import transaction
 from django.urls import reverse
 
-from collections_app import receipts, services
 from collections_app.models import Payment
+from collections_app.servicing import payments, receipts
 from installments.models import ApplicationNotice
 from tests.collections_app.factories import customer_make, days_ago, pay_through_provider, plan_active
 
@@ -35,7 +35,7 @@ def zh_plan(officer_user):
 
 
 def _officer_pays(plan, officer, amount="150.00", key="desk-1"):
-    return services.payment_record(plan=plan, amount=D(amount), channel=Payment.Channel.OFFICER,
+    return payments.payment_record(plan=plan, amount=D(amount), channel=Payment.Channel.OFFICER,
                                    idempotency_key=key, by=officer, reference=f"slip {key}")
 
 
@@ -91,7 +91,7 @@ def test_applying_the_credit_balance_gives_no_receipt(plan, officer_user, django
     Plan.objects.filter(pk=plan.pk).update(credit_balance=D("40.00"))
     plan.refresh_from_db()
     with django_capture_on_commit_callbacks(execute=True):
-        credit = services.plan_apply_credit(plan=plan, on_date=days_ago(0))
+        credit = payments.plan_apply_credit(plan=plan, on_date=days_ago(0))
     assert credit is not None and credit.channel == "credit"
     assert not ApplicationNotice.objects.filter(kind="payment_receipt").exists()
 

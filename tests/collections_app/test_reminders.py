@@ -8,7 +8,8 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from collections_app import reminders, tasks
+from collections_app import tasks
+from collections_app.collections import reminders
 from collections_app.models import Reminder, ReminderRule
 from installments.models import Installment
 from tests.collections_app.factories import customer_make, days_ago, plan_by_hand

@@ -6,8 +6,9 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from collections_app import cob, services
+from collections_app.collections import cob
 from collections_app.models import Payment, ServicingRequest
+from collections_app.servicing import payments, requests
 from config.errors import DomainError
 from customers.models import AuditEvent
 from installments.models import Application, Installment, Plan
@@ -26,12 +27,12 @@ def _open_total(plan) -> Decimal:
 def paid_off(officer_user):
     """A two-installment plan paid off in one payment (the second installment as credit, then used)."""
     plan = plan_active(disbursed=days_ago(1), amount="1000", term=2, by=officer_user)
-    payment = services.payment_record(plan=plan, amount=_open_total(plan), idempotency_key="all",
+    payment = payments.payment_record(plan=plan, amount=_open_total(plan), idempotency_key="all",
                                       by=officer_user, channel=Payment.Channel.OFFICER,
                                       overpayment=Payment.Overpayment.CREDIT)
     plan.refresh_from_db()
     if plan.state != Plan.State.PAID_OFF:  # the rest sat as credit: use it
-        services.payment_record(plan=plan, amount=plan.credit_balance, idempotency_key="credit",
+        payments.payment_record(plan=plan, amount=plan.credit_balance, idempotency_key="credit",
                                 by=officer_user, channel=Payment.Channel.CREDIT)
         plan.refresh_from_db()
     assert plan.state == Plan.State.PAID_OFF
@@ -42,13 +43,13 @@ def test_reversing_the_payment_that_paid_off_a_plan_reopens_it_and_its_applicati
                                                                                     manager_user):
     plan, _ = paid_off
     last = plan.payments.filter(state=Payment.State.POSTED).order_by("-pk").first()
-    asked = services.payment_reverse(payment=last, by=approver_user, reason="transfer bounced")
+    asked = requests.payment_reverse(payment=last, by=approver_user, reason="transfer bounced")
     assert asked.state == Payment.State.POSTED  # above the money threshold: a second person confirms
     assert asked.reversal_request.status == ServicingRequest.Status.PENDING
     with pytest.raises(DomainError) as refused:
-        services.request_decide(request=asked.reversal_request, by=approver_user, approve=True)
+        requests.request_decide(request=asked.reversal_request, by=approver_user, approve=True)
     assert refused.value.code == "four_eyes"
-    services.request_decide(request=asked.reversal_request, by=manager_user, approve=True)
+    requests.request_decide(request=asked.reversal_request, by=manager_user, approve=True)
     plan.refresh_from_db()
     assert plan.state == Plan.State.ACTIVE and plan.closed_at is None
     assert plan.application.state == Application.State.ACTIVE
@@ -57,7 +58,7 @@ def test_reversing_the_payment_that_paid_off_a_plan_reopens_it_and_its_applicati
                                          from_state=Plan.State.PAID_OFF).get()
     assert reopened.actor == manager_user
     # the plan takes payments again and can be paid off a second time
-    services.payment_record(plan=plan, amount=last.amount, idempotency_key="again", by=approver_user,
+    payments.payment_record(plan=plan, amount=last.amount, idempotency_key="again", by=approver_user,
                             channel=Payment.Channel.OFFICER)
     plan.refresh_from_db()
     assert plan.state == Plan.State.PAID_OFF
@@ -67,9 +68,9 @@ def test_reversing_the_payment_that_paid_off_a_plan_reopens_it_and_its_applicati
 def written_off(officer_user, collector_user, approver_user):
     plan = plan_active(disbursed=days_ago(100), amount="6000", term=6, by=officer_user)
     cob.run_cob(days_ago(1))
-    request = services.request_create(plan=plan, kind=ServicingRequest.Kind.WRITE_OFF, by=collector_user,
+    request = requests.request_create(plan=plan, kind=ServicingRequest.Kind.WRITE_OFF, by=collector_user,
                                       reason="no contact for 90 days")
-    services.request_decide(request=request, by=approver_user, approve=True)
+    requests.request_decide(request=request, by=approver_user, approve=True)
     plan.refresh_from_db()
     assert plan.state == Plan.State.WRITTEN_OFF
     return plan
@@ -77,14 +78,14 @@ def written_off(officer_user, collector_user, approver_user):
 
 def test_a_recovery_on_a_written_off_plan_pays_what_is_owed_and_keeps_it_written_off(written_off, collector_user):
     owed = _open_total(written_off)
-    payment = services.payment_record(plan=written_off, amount=D("500.00"), idempotency_key="rec-1",
+    payment = payments.payment_record(plan=written_off, amount=D("500.00"), idempotency_key="rec-1",
                                       by=collector_user, channel=Payment.Channel.OFFICER)
     written_off.refresh_from_db()
     assert written_off.state == Plan.State.WRITTEN_OFF
     assert sum(a.amount for a in payment.allocations.all()) == D("500.00")
     assert _open_total(written_off) == owed - D("500.00")
     # the whole balance can be recovered, including installments not yet due
-    services.payment_record(plan=written_off, amount=owed - D("500.00"), idempotency_key="rec-2",
+    payments.payment_record(plan=written_off, amount=owed - D("500.00"), idempotency_key="rec-2",
                             by=collector_user, channel=Payment.Channel.OFFICER)
     written_off.refresh_from_db()
     assert _open_total(written_off) == 0 and written_off.state == Plan.State.WRITTEN_OFF
@@ -96,7 +97,7 @@ def test_a_recovery_is_refused_from_the_customer_and_as_a_prepayment(written_off
         pay_through_provider(written_off, D("10"), "self")
     assert error.value.code == "plan_closed" and not written_off.payment_intents.exists()
     with pytest.raises(DomainError) as error:
-        services.payment_record(plan=written_off, amount=D("10"), idempotency_key="pre", by=collector_user,
+        payments.payment_record(plan=written_off, amount=D("10"), idempotency_key="pre", by=collector_user,
                                 channel=Payment.Channel.OFFICER, overpayment=Payment.Overpayment.REDUCE_TERM)
     assert error.value.field == "overpayment"
     assert not written_off.payments.exists()
@@ -104,9 +105,9 @@ def test_a_recovery_is_refused_from_the_customer_and_as_a_prepayment(written_off
 
 def test_a_recovery_can_be_reversed(written_off, collector_user, approver_user):
     owed = _open_total(written_off)
-    payment = services.payment_record(plan=written_off, amount=D("300.00"), idempotency_key="rec",
+    payment = payments.payment_record(plan=written_off, amount=D("300.00"), idempotency_key="rec",
                                       by=collector_user, channel=Payment.Channel.OFFICER)
-    services.payment_reverse(payment=payment, by=approver_user, reason="cheque bounced")
+    requests.payment_reverse(payment=payment, by=approver_user, reason="cheque bounced")
     written_off.refresh_from_db()
     assert _open_total(written_off) == owed and written_off.state == Plan.State.WRITTEN_OFF
 

@@ -57,8 +57,8 @@ def build_customer_book(letter: str, n: int, *, officer) -> CustomerBook:
     """A customer with a profile (income, expense, document, consent, interview note), a scored
     application with offers, an overdue active plan with a payment, a collections case and a
     servicing request. Names and addresses are unique so a leak is easy to spot."""
-    from collections_app import services as servicing
     from collections_app.models import CollectionCase, Payment, ServicingRequest
+    from collections_app.servicing import activation, payments, requests
     from customers import services as customer_services
     from customers.models import Consent, CustomerDocument, IncomeLine, InterviewNote
     from installments.models import Application, Contract, Offer
@@ -87,10 +87,10 @@ def build_customer_book(letter: str, n: int, *, officer) -> CustomerBook:
     # Backdated so the plan is 40 days old and overdue (the close of business opens a case).
     Contract.objects.filter(pk=contract.pk).update(accepted_at=timezone.now() - timedelta(days=41))
     contract.refresh_from_db()
-    plan = servicing.plan_activate(contract=contract, by=officer, disbursement_date=days_ago(40))
-    servicing.payment_record(plan=plan, amount=Decimal("50.00"), channel="officer",
+    plan = activation.plan_activate(contract=contract, by=officer, disbursement_date=days_ago(40))
+    payments.payment_record(plan=plan, amount=Decimal("50.00"), channel="officer",
                              idempotency_key=f"book-{letter}-{uuid.uuid4().hex}", by=officer)
-    request = servicing.request_create(plan=plan, kind="early_payoff", by=user, reason=f"Payoff{letter}",
+    request = requests.request_create(plan=plan, kind="early_payoff", by=user, reason=f"Payoff{letter}",
                                        params={"on_date": days_ago(-5).isoformat()})
     book = CustomerBook(user=user, profile=profile)
     book.objects = {
@@ -124,7 +124,7 @@ class World:
 def build_world() -> World:
     """Customers A and B with complete books; A's collections case is assigned to the collector,
     B's to nobody; one user per staff role and a superuser admin."""
-    from collections_app import cob
+    from collections_app.collections import cob
     from collections_app.models import CollectionCase
     from tests.collections_app.factories import days_ago, staff_make
 

@@ -15,7 +15,7 @@ from config.celery import app
 
 @app.task(name="hardening.record_payment_then_hang", acks_late=True, reject_on_worker_lost=True)
 def record_payment_then_hang(plan_id: int, officer_id: int, key: str, attempts_file: str, hang_seconds: float) -> int:
-    from collections_app.services import payment_record
+    from collections_app.servicing.payments import payment_record
     from customers.models import User
     from installments.models import Plan
 

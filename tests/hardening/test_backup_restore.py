@@ -11,8 +11,8 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
-from collections_app import services as servicing
 from collections_app.models import Payment
+from collections_app.servicing import payments
 from customers.models import CustomerProfile
 from customers.roles import Role
 from installments.models import Installment, Plan
@@ -60,7 +60,7 @@ def test_dump_and_restore_give_identical_balances(make_user, tmp_path):
     ensure_servicing_defaults()
     books = [build_customer_book(letter, n, officer=officer) for n, letter in enumerate("RS", start=31)]
     plan = books[0].objects["plan"][0]
-    servicing.payment_record(plan=plan, amount=Decimal("777.77"), channel="officer", idempotency_key="backup-1",
+    payments.payment_record(plan=plan, amount=Decimal("777.77"), channel="officer", idempotency_key="backup-1",
                              by=officer)
     with connection.cursor() as cursor:
         before = _read(cursor)

@@ -19,8 +19,8 @@ import pytest
 from django.conf import settings
 from django.db import OperationalError, connection
 
-from collections_app import services as servicing
 from collections_app.models import Payment, PaymentAllocation
+from collections_app.servicing import payments
 from customers.models import AuditEvent
 from customers.roles import Role
 from installments.models import Installment
@@ -52,14 +52,14 @@ def _book_state(plan):
 def _fail_inside_the_payment(monkeypatch, kill):
     """Run `kill()` at the last step inside payment_record's transaction (after the payment row and its
     allocations were written, just before the audit row)."""
-    real_audit = servicing.audit_record
+    real_audit = payments.audit_record
 
     def audit_then_fail(**kwargs):
         if kwargs.get("action") == "payment.post":
             kill()
         return real_audit(**kwargs)
 
-    monkeypatch.setattr(servicing, "audit_record", audit_then_fail)
+    monkeypatch.setattr(payments, "audit_record", audit_then_fail)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -73,12 +73,12 @@ def test_an_error_in_the_middle_of_a_payment_posts_nothing(make_user, monkeypatc
 
     _fail_inside_the_payment(monkeypatch, kill)
     with pytest.raises(OperationalError):
-        servicing.payment_record(plan=plan, amount=Decimal("300.00"), channel="officer", idempotency_key="k1",
+        payments.payment_record(plan=plan, amount=Decimal("300.00"), channel="officer", idempotency_key="k1",
                                  by=officer)
     monkeypatch.undo()
     assert _book_state(plan) == before
     # The same key posts normally afterwards (nothing half-stored blocks it).
-    payment = servicing.payment_record(plan=plan, amount=Decimal("300.00"), channel="officer",
+    payment = payments.payment_record(plan=plan, amount=Decimal("300.00"), channel="officer",
                                        idempotency_key="k1", by=officer)
     assert not payment.replayed and Payment.objects.filter(plan=plan).count() == 1
 
@@ -106,13 +106,13 @@ def test_the_database_connection_terminated_in_the_middle_of_a_payment_posts_not
 
     _fail_inside_the_payment(monkeypatch, kill)
     with pytest.raises(Exception) as raised:
-        servicing.payment_record(plan=plan, amount=Decimal("300.00"), channel="officer", idempotency_key="k2",
+        payments.payment_record(plan=plan, amount=Decimal("300.00"), channel="officer", idempotency_key="k2",
                                  by=officer)
     assert "terminat" in str(raised.value).lower() or "closed" in str(raised.value).lower()
     monkeypatch.undo()
     connection.close()  # the next query opens a new connection, as the next request would
     assert _book_state(plan) == before
-    payment = servicing.payment_record(plan=plan, amount=Decimal("300.00"), channel="officer",
+    payment = payments.payment_record(plan=plan, amount=Decimal("300.00"), channel="officer",
                                        idempotency_key="k2", by=officer)
     assert not payment.replayed and Payment.objects.filter(plan=plan).count() == 1
 

@@ -158,14 +158,14 @@ def test_html_and_sql_in_profile_fields_are_stored_verbatim_and_shown_escaped(wo
 
 
 def test_html_in_notes_contact_logs_and_requests_is_shown_escaped(world, client_for):
-    from collections_app import services as servicing
+    from collections_app.collections import cases
     from customers.services import interview_note_add
 
     officer, collector = world.users["officer"], world.users["collector"]
     case = world.a.objects["case"][0]
     interview_note_add(profile=world.a.profile, author=officer, text=XSS, stability_rating=3, willingness_rating=3)
-    servicing.contact_log_add(case=case, by=collector, channel="phone", outcome="reached", notes=XSS)
-    servicing.case_note_add(case=case, by=collector, text=XSS + SQLI)
+    cases.contact_log_add(case=case, by=collector, channel="phone", outcome="reached", notes=XSS)
+    cases.case_note_add(case=case, by=collector, text=XSS + SQLI)
 
     checks = [
         (officer, reverse("staff_customer_detail", args=[world.a.profile.pk])),
@@ -180,12 +180,12 @@ def test_html_in_notes_contact_logs_and_requests_is_shown_escaped(world, client_
 
 
 def test_html_in_a_self_service_request_reason_is_escaped_for_staff(world, client_for):
-    from collections_app import services as servicing
     from collections_app.models import ServicingRequest
+    from collections_app.servicing import requests
 
     plan = world.b.objects["plan"][0]
     ServicingRequest.objects.filter(plan=plan).update(status="cancelled")
-    servicing.request_create(plan=plan, kind="early_payoff", by=world.b.user, reason=XSS,
+    requests.request_create(plan=plan, kind="early_payoff", by=world.b.user, reason=XSS,
                              params={"on_date": timezone.localdate().isoformat()})
     body = client_for(world.users["officer"]).get(reverse("collections:staff_requests")).content.decode()
     assert XSS not in body and "&lt;script&gt;" in body

@@ -79,8 +79,8 @@ def people(world):
 @pytest.fixture
 def targets(world):
     """For A's and B's plans: the plan, a payment, a request, the case and a payment intent."""
-    from collections_app import intents
-    from collections_app.providers import SimulatedPaymentProvider
+    from collections_app.servicing import intents
+    from collections_app.servicing.providers import SimulatedPaymentProvider
 
     out = {}
     for owner, book in (("a", world.a), ("b", world.b)):
@@ -251,7 +251,7 @@ def test_a_closed_case_leaves_the_plan_readable_but_not_workable(world, collecto
 
 
 def test_a_collector_cannot_post_to_an_unassigned_plan_by_bank_import(world, collector_client, targets):
-    from collections_app import bank_import
+    from collections_app.servicing import bank_import
 
     collector = world.users["collector"]
     day = timezone.localdate() - timedelta(days=1)

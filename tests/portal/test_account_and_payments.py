@@ -66,7 +66,7 @@ def test_notifications_list_reminders_and_officer_messages(customer_client, cust
 def test_the_simulated_provider_approves_valid_cards_and_declines_the_test_card():
     from types import SimpleNamespace
 
-    from collections_app import providers
+    from collections_app.servicing import providers
 
     provider = providers.SimulatedPaymentProvider()
     ok = provider.authorise(SimpleNamespace(plan_id=1, idempotency_key="a"), card_number=GOOD_CARD)

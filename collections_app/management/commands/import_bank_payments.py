@@ -1,4 +1,4 @@
-"""Reconcile a bank's receipts CSV to plans and post each matched line once (collections_app.bank_import).
+"""Reconcile a bank's receipts CSV to plans and post each matched line once (collections_app.servicing.bank_import).
 
     manage.py import_bank_payments receipts.csv --user officer@example.com
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from collections_app import bank_import
+from collections_app.servicing import bank_import
 from config.errors import DomainError
 from customers.models import User
 

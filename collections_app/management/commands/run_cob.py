@@ -10,7 +10,7 @@ from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
 
-from collections_app import cob
+from collections_app.collections import cob
 from config.errors import DomainError
 
 

@@ -2,8 +2,8 @@
 
 `payment_intent_create` is the one way a customer pays (the API, the plan page and the portal's pay
 page all call it): it checks the request, stores the intent once per (plan, Idempotency-Key), asks
-the provider (collections_app.providers) outside any transaction, and records the answer. Only an
-authorised intent posts a Payment, through services.payment_record(channel=self_service,
+the provider (collections_app.servicing.providers) outside any transaction, and records the answer. Only an
+authorised intent posts a Payment, through payments.payment_record(channel=self_service,
 reference="<provider>:<transaction id>", intent=...), in the same transaction that marks it
 authorised, so an intent posts at most once.
 
@@ -26,9 +26,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from collections_app import providers, selectors
+from collections_app import selectors
 from collections_app.models import Payment, PaymentIntent, ProviderCallbackNonce
-from collections_app.services import business_date, payment_record, plan_takes_payment
+from collections_app.servicing import providers
+from collections_app.servicing.payments import payment_record
+from collections_app.servicing.policy import business_date, plan_takes_payment
 from config.errors import DomainError
 from customers.audit import audit_record, transition
 from installments.models import Plan

@@ -54,7 +54,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
-from collections_app.buckets import Bucket, buckets
+from collections_app.collections.buckets import Bucket, buckets
 from collections_app.models import (
     AssignmentRule,
     CobRun,
@@ -183,7 +183,7 @@ def close_day(day: date, *, timings: dict[str, float] | None = None) -> dict[str
     """Close business day `day` over the whole book (see the module docstring). The caller holds the
     transaction. Returns the rows each step changed; `timings`, when given, receives each step's
     milliseconds (for the benchmark)."""
-    from collections_app import services
+    from collections_app.servicing import payments, record
 
     counts: dict[str, int] = {}
     sql = _Dialect(connection.vendor)
@@ -199,7 +199,7 @@ def close_day(day: date, *, timings: dict[str, float] | None = None) -> dict[str
         Installment.objects.filter(plan=OuterRef("pk"), status__in=OPEN, due_date__lte=day)))
     applied = 0
     for plan in with_credit.order_by("pk"):
-        applied += services.plan_apply_credit(plan=plan, on_date=day) is not None
+        applied += payments.plan_apply_credit(plan=plan, on_date=day) is not None
     counts["credit_applied"] = applied
 
     with connection.cursor() as cursor:
@@ -375,9 +375,9 @@ def close_day(day: date, *, timings: dict[str, float] | None = None) -> dict[str
             WHERE status = 'open'
         """)
 
-    # 8. The repayment record of delinquent customers (one UPDATE, see services).
+    # 8. The repayment record of delinquent customers (one UPDATE, see servicing.record).
     started = time.perf_counter()
-    counts["profiles_updated"] = services.repayment_record_refresh(delinquent_only=True)
+    counts["profiles_updated"] = record.repayment_record_refresh(delinquent_only=True)
     if timings is not None:
         timings["profiles_updated"] = (time.perf_counter() - started) * 1000
         started = time.perf_counter()

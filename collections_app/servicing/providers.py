@@ -27,7 +27,7 @@ more class with the same shape:
             Raise CallbackRejected(field="signature", status=401) when the signature is wrong and
             CallbackRejected(field=<name>) for a malformed field. Freshness (timestamp), replayed
             nonces, the transaction, amount and currency are checked by the caller
-            (collections_app.intents.payment_intent_callback) for every provider alike.'''
+            (collections_app.servicing.intents.payment_intent_callback) for every provider alike.'''
 
 The simulator's callback (and the one documented for integrators) is
 `POST /api/v1/payments/provider-callback/` with the JSON body
@@ -116,7 +116,7 @@ class PaymentProvider(Protocol):
 
 def payment_provider() -> PaymentProvider:
     """The configured provider (settings.PAYMENT_PROVIDER, a dotted class path); the simulator by default."""
-    path = getattr(settings, "PAYMENT_PROVIDER", "") or "collections_app.providers.SimulatedPaymentProvider"
+    path = getattr(settings, "PAYMENT_PROVIDER", "") or "collections_app.servicing.providers.SimulatedPaymentProvider"
     return import_string(path)()
 
 

@@ -13,7 +13,7 @@ What an import promises, as a finance team reconciles a statement:
   (bad amount, bad or future date, empty or duplicated reference) and name the column at fault;
   `unmatched` lines name no plan, more than one plan, a plan that takes no payments, or a plan that
   refused the payment.
-- Never twice: a line posts through `services.payment_record` with idempotency key
+- Never twice: a line posts through `payments.payment_record` with idempotency key
   `bank:<reference>`, and a reference posted before (to any plan, even if since reversed) counts as
   already posted, so importing the same file again posts nothing.
 - Each line posts in its own short transaction (a plan is locked for one line, not for the file);
@@ -32,9 +32,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
-from collections_app import services
 from collections_app.models import Payment
 from collections_app.selectors import plans_actionable_by
+from collections_app.servicing import payments, policy
 from config.errors import DomainError
 from customers.audit import audit_record
 from installments.models import Plan
@@ -129,7 +129,7 @@ class _Line:
 def may_import(user) -> bool:
     """Whether `user` may import bank receipts: the staff roles that take payments."""
     return bool(user is not None and getattr(user, "is_authenticated", False)
-                and user.has_role(*services.STAFF_PAYMENT_ROLES))
+                and user.has_role(*policy.STAFF_PAYMENT_ROLES))
 
 
 def payments_import_csv(*, text: str, by) -> ImportResult:
@@ -144,7 +144,7 @@ def payments_import_csv(*, text: str, by) -> ImportResult:
     text = text.lstrip("\ufeff")
     lines = _read(text)
     result = ImportResult(lines=len(lines))
-    well_formed = _well_formed(lines, today=services.business_date(), result=result)
+    well_formed = _well_formed(lines, today=policy.business_date(), result=result)
     earlier = _posted_before(line.reference for line in well_formed)
     plans = _plans_named(well_formed, by=by)
     to_post: list[tuple[_Line, Plan]] = []
@@ -161,7 +161,7 @@ def payments_import_csv(*, text: str, by) -> ImportResult:
         plan, reason = _match(line, plans)
         if plan is None:
             result.unmatched.append(line.exception(reason))
-        elif not services.plan_takes_payment(plan, Payment.Channel.BANK_IMPORT):
+        elif not policy.plan_takes_payment(plan, Payment.Channel.BANK_IMPORT):
             result.unmatched.append(line.exception(
                 f"plan {plan.number} is {plan.get_state_display().lower()} and takes no payments"))
         else:
@@ -169,7 +169,7 @@ def payments_import_csv(*, text: str, by) -> ImportResult:
     # One plan's receipts in value-date order, so each pays what was due when it arrived.
     for line, plan in sorted(to_post, key=lambda item: (item[1].pk, item[0].received_on, item[0].number)):
         try:
-            payment = services.payment_record(
+            payment = payments.payment_record(
                 plan=plan, amount=line.amount, received_on=line.received_on, channel=Payment.Channel.BANK_IMPORT,
                 idempotency_key=f"{KEY_PREFIX}{line.reference}", reference=line.reference, by=by)
         except DomainError as error:

@@ -4,7 +4,7 @@ receipt, in their language (User.preferred_language).
 - A message in their Messages, sent by e-mail as well: an `installments.ApplicationNotice` of kind
   `payment_receipt` (installments.origination.notices, templates `installments/notices/<language>/payment_receipt.txt`),
   written once per payment (key `payment-receipt-<id>`) after the payment's transaction commits
-  (services.payment_record calls `receipt_queue_on_commit`), so a rolled-back payment has none.
+  (payments.payment_record calls `receipt_queue_on_commit`), so a rolled-back payment has none.
 - A PDF (`receipt_pdf`), rendered on demand for the customer and staff from the plan page, set like
   the contract PDF (installments.origination.contracts): reportlab, Chinese in the built-in CID font
   STSong-Light, figures in Helvetica.
