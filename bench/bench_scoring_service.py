@@ -3,10 +3,10 @@
 Each figure is printed beside its floor in the same run: scikit-learn's `predict_proba` of the very
 same logistic regression on already WOE-encoded rows (no database, no features, no rules).
 
-- online: `scoring.services.application_score` on submitted applications of customers with full
+- online: `scoring.online.application_score` on submitted applications of customers with full
   profiles -- lock, profile summary, features, knock-out rules, scorecard, anomaly checks, the
   stored result, the audited state change. Goal: under 5 ms.
-- batch: `scoring.services.book_rescore` over a book of stored results -- read the feature
+- batch: `scoring.rescoring.book_rescore` over a book of stored results -- read the feature
   snapshots, validate, score, points and reason codes vectorised -- without and with writing the
   open applications' results back. Goal: >= 50,000 applicants per second for the scoring.
 
@@ -85,14 +85,14 @@ def setup_book(n_customers: int):
     from customers.national_id import make_resident_id
     from customers.services import finance_line_add, profile_create
     from installments.models import LoanProduct, PriceTier
-    from scoring import services
+    from scoring import policy, registry
     from scoring.german_credit import SOURCE, load_german_credit
 
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     features, target = load_german_credit()
-    version = services.model_version_train(features=features, target=target, source=SOURCE, label="bench",
+    version = registry.model_version_train(features=features, target=target, source=SOURCE, label="bench",
                                            activate=True)
-    services.policy_rules_ensure_defaults()
+    policy.policy_rules_ensure_defaults()
     product = LoanProduct.objects.create(code="bench", name="Bench", min_amount=Decimal("1000"),
                                          max_amount=Decimal("200000"))
     for grade, rate in zip("ABCDEFG", ("8", "10", "12", "14", "16", "20", "23.9"), strict=True):
@@ -157,7 +157,7 @@ def bench_online(product, customers, n_applications: int, card, profile: bool = 
 
     import pandas as pd
 
-    from scoring import services
+    from scoring import online
     from scoring.features import validate_frame
     from scoring.models import ScoreResult
 
@@ -168,14 +168,14 @@ def bench_online(product, customers, n_applications: int, card, profile: bool = 
             counter = QueryCounter()
             with connection.execute_wrapper(counter):
                 start = time.perf_counter()
-                services.application_score(application_id=application_id)
+                online.application_score(application_id=application_id)
                 timings.append(time.perf_counter() - start)
             queries.append(counter.count)
         return (timings[10:] or timings), (queries[10:] or queries)
 
     deployed, deployed_queries = run(_submitted(product, customers, n_applications))
     ids = _submitted(product, customers, n_applications)
-    with mock.patch.object(services, "_generate_offers", lambda application: None):
+    with mock.patch.object(online, "_generate_offers", lambda application: None):
         if profile:
             import cProfile
             import pstats
@@ -239,7 +239,7 @@ def bench_batch(version, product, customers, features, book_rows: int, card) -> 
     from django.utils import timezone
 
     from installments.models import Application
-    from scoring import services
+    from scoring import rescoring
     from scoring.features import validate_frame
     from scoring.models import ScoreResult
 
@@ -258,11 +258,11 @@ def bench_batch(version, product, customers, features, book_rows: int, card) -> 
                     features=f) for a, f in zip(applications, snapshots, strict=True)], batch_size=2000)
     print(f"book of {book_rows:,} stored results created in {time.perf_counter() - start:.1f} s")
 
-    dry = services.book_rescore(write=False)
+    dry = rescoring.book_rescore(write=False)
     print(f"batch book_rescore (no writes): {dry.rows:,} rows; scoring {dry.rows_per_second:12,.0f} rows/s "
           f"({dry.scoring_seconds * 1e3:7.1f} ms), with the database read {dry.rows / dry.total_seconds:10,.0f} rows/s"
           f"   target >= 50,000 rows/s")
-    written = services.book_rescore(write=True)
+    written = rescoring.book_rescore(write=True)
     print(f"batch book_rescore (writing {written.written:,} open results back): end to end "
           f"{written.rows / written.total_seconds:10,.0f} rows/s ({written.total_seconds:.1f} s)")
     frame = pd.DataFrame.from_records(snapshots)
@@ -308,10 +308,10 @@ def run(args: argparse.Namespace) -> None:
           f"{', created for this run' if THROWAWAY_DATABASE else ''}); Django {django.get_version()}")
     start = time.perf_counter()
     call_command("migrate", verbosity=0)
-    from scoring import services
+    from scoring import registry
 
     version, product, customers, features = setup_book(args.customers)
-    card = services.model_version_scorecard(version)
+    card = registry.model_version_scorecard(version)
     print(f"set up (migrate, train German Credit, {args.customers} customers) in {time.perf_counter() - start:.1f} s; "
           f"model {version.label}, CV AUC {version.cv_auc:.3f}, {len(card.features)} characteristics")
     bench_online(product, customers, args.applications, card, profile=args.profile)

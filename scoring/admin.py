@@ -9,7 +9,7 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
 from customers.audit import audit_record
-from scoring import services
+from scoring import registry
 from scoring.models import MonitoringSnapshot, PolicyRule, ScoreResult, ScoringModelVersion
 
 
@@ -81,7 +81,7 @@ class ScoringModelVersionAdmin(admin.ModelAdmin):
             grade_bands = obj.grade_bands
             obj.grade_bands = ScoringModelVersion.objects.get(pk=obj.pk).grade_bands
             super().save_model(request, obj, form, change)
-            services.model_version_update_grade_bands(version=obj, grade_bands=grade_bands, by=request.user)
+            registry.model_version_update_grade_bands(version=obj, grade_bands=grade_bands, by=request.user)
             return
         super().save_model(request, obj, form, change)
 
@@ -90,7 +90,7 @@ class ScoringModelVersionAdmin(admin.ModelAdmin):
         if queryset.count() != 1:
             self.message_user(request, _("Select exactly one version to activate."), messages.ERROR)
             return
-        version = services.model_version_activate(version=queryset.get(), by=request.user)
+        version = registry.model_version_activate(version=queryset.get(), by=request.user)
         self.message_user(request, _("%(label)s is now the active scoring model.") % {"label": version.label},
                           messages.SUCCESS)
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from customers.models import CustomerProfile
 from installments.models import Application, LoanProduct
-from scoring import services
+from scoring import applicant, monitoring, online, policy, registry
 from scoring.german_credit import SOURCE, TARGET_NAME, load_german_credit
 from scoring.models import ScoreResult, ScoringModelVersion
 
@@ -37,12 +37,12 @@ def _demo_applications(stdout, limit: int) -> None:
         amount = min(product.max_amount, max(product.min_amount, Decimal(3000 + 1500 * (n % 12))))
         term = min(product.max_term_months, max(product.min_term_months, (6, 12, 18, 24)[n % 4]))
         application = application_create(customer=profile.user, product=product, amount=amount, term_months=term,
-                                         purpose=list(services.PURPOSES)[n % len(services.PURPOSES)])
+                                         purpose=list(applicant.PURPOSES)[n % len(applicant.PURPOSES)])
         application_transition(application=application, to=Application.State.SUBMITTED, by=profile.user)
-        services.application_score(application_id=application.pk)
+        online.application_score(application_id=application.pk)
         scored += 1
     if scored:
-        services.monitoring_snapshot_record()
+        monitoring.monitoring_snapshot_record()
         stdout.write(f"Scoring: {scored} demo applications submitted and scored; stability recorded.")
 
 
@@ -52,16 +52,16 @@ def seed_demo(*, stdout, customers=None) -> None:
         version = ScoringModelVersion.objects.filter(label=DEMO_LABEL).first()
         if version is None:
             features, target = load_german_credit()
-            version = services.model_version_train(
+            version = registry.model_version_train(
                 features=features, target=target, source=SOURCE, label=DEMO_LABEL,
                 target_definition=f"{TARGET_NAME}: creditability 'bad' in the source data",
             )
-        version = services.model_version_activate(version=version, by=None)
+        version = registry.model_version_activate(version=version, by=None)
         stdout.write(f"Scoring: model {version.label} active (AUC {version.cv_auc:.3f} by cross-validation).")
-    created = services.policy_rules_ensure_defaults()
+    created = policy.policy_rules_ensure_defaults()
     if created:
         stdout.write(f"Scoring: {created} default knock-out rules created.")
-    report = services.applications_score_pending(older_than=timedelta(0))
+    report = online.applications_score_pending(older_than=timedelta(0))
     if report.scored:
         stdout.write(f"Scoring: scored {len(report.scored)} applications that were waiting for a score.")
     _demo_applications(stdout, DEMO_APPLICATIONS if customers is None else min(customers, DEMO_APPLICATIONS))

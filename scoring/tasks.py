@@ -1,4 +1,5 @@
-"""Celery tasks of scoring (queue `scoring`, see CELERY_TASK_ROUTES): thin wrappers around services.
+"""Celery tasks of scoring (queue `scoring`, see CELERY_TASK_ROUTES): thin wrappers around the
+verbs of `scoring.online` and `scoring.monitoring`.
 
 They take ids, are idempotent (scoring twice returns the stored result) and are acknowledged late,
 so a worker lost mid-task leaves the message to be redelivered. Database and broker hiccups are
@@ -15,7 +16,7 @@ from django.utils import timezone
 
 from config.celery import RetryingTask
 from config.errors import DomainError
-from scoring import services
+from scoring import monitoring, online
 
 logger = logging.getLogger(__name__)
 
@@ -24,9 +25,9 @@ RETRY_ON = (ConnectionError, TimeoutError, OSError, OperationalError, InterfaceE
 
 @shared_task(base=RetryingTask, bind=True, acks_late=True, autoretry_for=RETRY_ON, name="scoring.tasks.score_application")
 def score_application(self, application_id: int) -> dict | None:
-    """Score one submitted application (see services.application_score)."""
+    """Score one submitted application (see online.application_score)."""
     try:
-        result = services.application_score(application_id=application_id)
+        result = online.application_score(application_id=application_id)
     except DomainError as error:
         logger.warning("Application %s not scored: %s", application_id, error.message)
         return None
@@ -38,7 +39,7 @@ def score_application(self, application_id: int) -> dict | None:
              name="scoring.tasks.score_pending_applications")
 def score_pending_applications(self, older_than_seconds: int = 120, limit: int = 500) -> dict:
     """The sweep (every 5 minutes, django-celery-beat): score applications stuck in `submitted`."""
-    report = services.applications_score_pending(older_than=timedelta(seconds=older_than_seconds), limit=limit)
+    report = online.applications_score_pending(older_than=timedelta(seconds=older_than_seconds), limit=limit)
     return {"scored": report.scored, "failed": {str(k): v for k, v in report.failed.items()}}
 
 
@@ -49,7 +50,7 @@ def record_monitoring_snapshot(self) -> dict | None:
     against the active model's training sample."""
     yesterday = timezone.localdate() - timedelta(days=1)
     try:
-        snapshot = services.monitoring_snapshot_record(period_start=yesterday.replace(day=1), period_end=yesterday)
+        snapshot = monitoring.monitoring_snapshot_record(period_start=yesterday.replace(day=1), period_end=yesterday)
     except DomainError as error:
         logger.warning("No monitoring snapshot recorded: %s", error.message)
         return None

@@ -13,8 +13,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from config.errors import DomainError
 from customers.permissions import role_required
-from scoring import selectors, services
+from scoring import selectors
 from scoring.features import FEATURES_BY_NAME
+from scoring.monitoring import monitoring_snapshot_record
 
 STATUS_CLASSES = {"stable": "success", "watch": "warning", "act": "danger"}
 
@@ -73,7 +74,7 @@ def monitoring(request):
 @role_required(*selectors.MONITORING_ROLES)
 def monitoring_record(request):
     try:
-        snapshot = services.monitoring_snapshot_record()
+        snapshot = monitoring_snapshot_record()
     except DomainError as error:
         messages.error(request, error.message)
     else:

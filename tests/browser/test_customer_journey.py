@@ -61,15 +61,15 @@ def lending_setup(transactional_db, trained_scorecard):
 
     from django.apps import apps
 
-    from scoring import services as scoring_services
+    from scoring import policy, registry
 
     # Rows the migrations seed are gone after an earlier transactional test's flush: seed them again.
     import_module("customers.migrations.0004_spending_rules").seed_rules(apps, None)
-    scoring_services.policy_rules_ensure_defaults()
+    policy.policy_rules_ensure_defaults()
     card, metrics, features, source = trained_scorecard
-    version = scoring_services.model_version_create(scorecard=card, metrics=metrics, training_frame=features,
-                                                    source=source, label="journey-test")
-    scoring_services.model_version_activate(version=version, by=None)
+    version = registry.model_version_create(scorecard=card, metrics=metrics, training_frame=features,
+                                            source=source, label="journey-test")
+    registry.model_version_activate(version=version, by=None)
     product = WorkbenchProductFactory(code="journey-consumer", allowed_methods=PORTAL_METHODS)
     return {"product": product, "officer": UserFactory(roles=["loan_officer"]),
             "approver": UserFactory(roles=["approver"])}

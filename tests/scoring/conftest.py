@@ -11,7 +11,7 @@ from customers.models import StatementSummary
 from customers.services import finance_line_add
 from installments.models import Application, LoanProduct, PriceTier
 from installments.origination.applications import application_create, application_transition
-from scoring import services
+from scoring import online, registry
 from scoring.german_credit import SOURCE, load_german_credit
 from scoring.models import DEFAULT_GRADE_MAX_PDS, GRADE_LABELS
 from scoring.scorecard import GradeBands, ScalingSpec, train_scorecard
@@ -27,7 +27,7 @@ def _fast_password_hashing_and_a_clean_cache(settings):
     must not leak from one test into the next."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     cache.clear()
-    services.process_caches_clear()
+    online.process_caches_clear()
 
 
 @pytest.fixture(scope="session")
@@ -47,9 +47,9 @@ def german_trained(german):
 def model_version(db, german, german_trained):
     """The German Credit scorecard stored as the active version (no retraining)."""
     card, metrics = german_trained
-    version = services.model_version_create(scorecard=card, metrics=metrics, training_frame=german[0],
+    version = registry.model_version_create(scorecard=card, metrics=metrics, training_frame=german[0],
                                             source=SOURCE, label="german-test")
-    return services.model_version_activate(version=version, by=None)
+    return registry.model_version_activate(version=version, by=None)
 
 
 @pytest.fixture

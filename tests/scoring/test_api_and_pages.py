@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from customers.models import AuditEvent
 from customers.roles import Role
-from scoring import services
+from scoring import monitoring, online, policy, registry
 from scoring.models import MonitoringSnapshot, ScoringModelVersion
 
 
@@ -13,7 +13,7 @@ from scoring.models import MonitoringSnapshot, ScoringModelVersion
 def scored(model_version, make_customer, make_application):
     customer = make_customer(lines={"income": "12000", "expenses": "3000"})
     application = make_application(customer)
-    return services.application_score(application_id=application.pk)
+    return online.application_score(application_id=application.pk)
 
 
 def score_url(pk):
@@ -96,8 +96,8 @@ def test_other_roles_cannot_open_monitoring(db, make_user, client_for, role):
 
 
 def test_admin_pages_for_every_scoring_model(scored, client_for, make_user):
-    services.policy_rules_ensure_defaults()
-    services.monitoring_snapshot_record()
+    policy.policy_rules_ensure_defaults()
+    monitoring.monitoring_snapshot_record()
     admin_user = make_user(Role.ADMIN, is_staff=True, is_superuser=True)
     client = client_for(admin_user)
     for model in ("scoringmodelversion", "policyrule", "scoreresult", "monitoringsnapshot"):
@@ -111,7 +111,7 @@ def test_admin_pages_for_every_scoring_model(scored, client_for, make_user):
 def test_admin_action_activates_a_version_with_an_audit_record(model_version, german, german_trained, client_for,
                                                                make_user):
     card, metrics = german_trained
-    other = services.model_version_create(scorecard=card, metrics=metrics, training_frame=german[0], source="s",
+    other = registry.model_version_create(scorecard=card, metrics=metrics, training_frame=german[0], source="s",
                                           label="challenger-1")
     admin_user = make_user(Role.ADMIN, is_staff=True, is_superuser=True)
     response = client_for(admin_user).post(reverse("admin:scoring_scoringmodelversion_changelist"), {

@@ -7,7 +7,7 @@ import pytest
 
 from config.errors import DomainError
 from installments.models import Offer
-from scoring import services
+from scoring import applicant
 from scoring.features import FEATURE_NAMES, PROTECTED_ATTRIBUTES, validate_frame
 from tests.scoring.conftest import add_statement
 
@@ -31,7 +31,7 @@ def application(customer, make_application):
 
 
 def test_features_from_a_hand_built_summary_follow_the_schema(application):
-    features = services.applicant_features(application=application, summary=SUMMARY)
+    features = applicant.applicant_features(application=application, summary=SUMMARY)
     assert list(features) == list(FEATURE_NAMES)
     assert features["age"] == 34.0
     assert features["monthly_income"] == 10000.0
@@ -53,9 +53,9 @@ def test_features_from_a_hand_built_summary_follow_the_schema(application):
 
 def test_payment_to_income_uses_the_middle_tier_reference_annuity(application):
     # Tiers A-G at 8..23.9 %: the middle (D) is 14 %; 24,000 over 12 months.
-    expected = services.annuity_installment(Decimal("24000"), Decimal("14"), 12)
+    expected = applicant.annuity_installment(Decimal("24000"), Decimal("14"), 12)
     assert expected == Decimal("2154.89")  # numpy_financial.pmt(0.14 / 12, 12, -24000) = 2154.8908
-    features = services.applicant_features(application=application, summary=SUMMARY)
+    features = applicant.applicant_features(application=application, summary=SUMMARY)
     assert features["payment_to_income"] == pytest.approx(float(expected / Decimal("10000")))
 
 
@@ -64,16 +64,16 @@ def test_the_chosen_offer_sets_the_installment_and_term(application):
                          annual_rate=Decimal("10"), installment=Decimal("1200.00"), total_interest=Decimal("2500"),
                          total_fees=Decimal("0"), total_payable=Decimal("26500"), apr=Decimal("10"),
                          effective_annual_rate=Decimal("10.47"), chosen_at="2026-01-01T00:00:00Z")
-    plan = services.requested_plan(application)
+    plan = applicant.requested_plan(application)
     assert (plan.basis, plan.installment, plan.term_months, plan.method) == (
         "chosen_offer", Decimal("1200.00"), 24, "equal_principal")
-    features = services.applicant_features(application=application, summary=SUMMARY)
+    features = applicant.applicant_features(application=application, summary=SUMMARY)
     assert features["payment_to_income"] == pytest.approx(0.12)
     assert features["term_months"] == 24.0
 
 
 def test_zero_rate_annuity_divides_the_amount_evenly():
-    assert services.annuity_installment(Decimal("1200"), Decimal("0"), 12) == Decimal("100.00")
+    assert applicant.annuity_installment(Decimal("1200"), Decimal("0"), 12) == Decimal("100.00")
 
 
 @pytest.mark.parametrize(("changes", "expected"), [
@@ -82,7 +82,7 @@ def test_zero_rate_annuity_divides_the_amount_evenly():
     ({"overdraft_days": None}, None),
 ])
 def test_checking_status_comes_from_the_statement(application, changes, expected):
-    features = services.applicant_features(application=application, summary={**SUMMARY, **changes})
+    features = applicant.applicant_features(application=application, summary={**SUMMARY, **changes})
     assert features["checking_status"] == expected
 
 
@@ -94,7 +94,7 @@ def test_checking_status_comes_from_the_statement(application, changes, expected
     ({"number_of_existing_credits": 0}, "no_credit_or_all_repaid"),
 ])
 def test_credit_history_comes_from_the_declared_and_our_record(application, changes, expected):
-    assert services.applicant_features(application=application, summary={**SUMMARY, **changes})[
+    assert applicant.applicant_features(application=application, summary={**SUMMARY, **changes})[
         "credit_history"] == expected
 
 
@@ -106,19 +106,19 @@ def test_credit_history_comes_from_the_declared_and_our_record(application, chan
 ])
 def test_asset_and_debt_kinds_map_to_the_schema(application, assets, debts, main_asset, other_plans):
     summary = {**SUMMARY, "asset_kinds": assets, "debt_kinds": debts}
-    features = services.applicant_features(application=application, summary=summary)
+    features = applicant.applicant_features(application=application, summary=summary)
     assert (features["main_asset"], features["other_installment_plans"]) == (main_asset, other_plans)
 
 
 def test_protected_attributes_in_the_summary_are_never_features(application):
     summary = {**SUMMARY, **{name: "x" for name in PROTECTED_ATTRIBUTES}, "sex": "female"}
-    features = services.applicant_features(application=application, summary=summary)
+    features = applicant.applicant_features(application=application, summary=summary)
     assert not set(PROTECTED_ATTRIBUTES) & set(features)
-    assert features == services.applicant_features(application=application, summary=SUMMARY)
+    assert features == applicant.applicant_features(application=application, summary=SUMMARY)
 
 
 def test_no_profile_leaves_the_applicant_features_missing(application):
-    features = services.applicant_features(application=application, summary=None)
+    features = applicant.applicant_features(application=application, summary=None)
     assert features["requested_amount"] == 24000.0
     assert features["age"] is None and features["payment_to_income"] is None
     assert features["credit_history"] is None
@@ -126,7 +126,7 @@ def test_no_profile_leaves_the_applicant_features_missing(application):
 
 def test_a_value_outside_the_schema_is_an_error_naming_the_feature(application):
     with pytest.raises(DomainError) as error:
-        services.applicant_features(application=application, summary={**SUMMARY, "housing": "castle"})
+        applicant.applicant_features(application=application, summary={**SUMMARY, "housing": "castle"})
     assert error.value.field == "housing"
 
 
@@ -135,8 +135,8 @@ def test_features_from_a_real_profile_and_statement(make_customer, make_applicat
                                     "debts": [("car_loan", "30000", "1800")], "assets": [("property", "800000")]})
     add_statement(customer.profile, inflow="9100", overdraft_days=0, regularity="1.0000", volatility="0.1200")
     application = make_application(customer, amount="12000", term_months=6, purpose="car", submit=False)
-    summary = services.applicant_summary(customer.profile)
-    features = services.applicant_features(application=application, summary=summary)
+    summary = applicant.applicant_summary(customer.profile)
+    features = applicant.applicant_features(application=application, summary=summary)
     assert features["monthly_income"] == 9000.0
     assert features["existing_debt_monthly_payment"] == 1800.0
     assert features["debt_to_income"] == pytest.approx(0.2)

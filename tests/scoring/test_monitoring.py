@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from installments.models import Application, Contract, Installment, Offer, Plan, ScheduleVersion
-from scoring import services
+from scoring import monitoring, registry, training
 from scoring.models import MonitoringSnapshot, ScoreResult, ScoringModelVersion
 from scoring.selectors import fairness_report
 from tests.factories import CustomerProfileFactory, UserFactory, resident_id
@@ -38,13 +38,13 @@ def store_results(version, card, frame, *, customer, product, when=None):
 
 @pytest.fixture
 def card(model_version):
-    return services.model_version_scorecard(model_version)
+    return registry.model_version_scorecard(model_version)
 
 
 def test_a_sample_like_the_training_data_is_stable(model_version, card, german, customer, product):
     X, _ = german
     store_results(model_version, card, X.sample(400, random_state=1), customer=customer, product=product)
-    snapshot = services.monitoring_snapshot_record()
+    snapshot = monitoring.monitoring_snapshot_record()
     assert snapshot.applications == 400
     assert snapshot.score_status == "stable" and snapshot.score_psi < 0.1
     assert set(snapshot.characteristics) == set(card.feature_names)
@@ -59,12 +59,12 @@ def test_a_shifted_sample_is_flagged_act(model_version, card, german, customer, 
     X, _ = german
     risky = X[X["checking_status"] == "negative"]
     store_results(model_version, card, risky, customer=customer, product=product)
-    snapshot = services.monitoring_snapshot_record()
+    snapshot = monitoring.monitoring_snapshot_record()
     assert snapshot.characteristics["checking_status"]["status"] == "act"
     assert snapshot.worst_status == "act"
     assert snapshot.score_psi > 0.1
     # Re-running the period replaces the snapshot rather than adding one.
-    services.monitoring_snapshot_record()
+    monitoring.monitoring_snapshot_record()
     assert MonitoringSnapshot.objects.count() == 1
 
 
@@ -73,7 +73,7 @@ def test_results_outside_the_period_or_of_another_version_are_not_counted(model_
     X, _ = german
     last_month = timezone.now() - timedelta(days=40)
     store_results(model_version, card, X.head(20), customer=customer, product=product, when=last_month)
-    snapshot = services.monitoring_snapshot_record()
+    snapshot = monitoring.monitoring_snapshot_record()
     assert snapshot.applications == 0 and snapshot.score_psi is None
     assert snapshot.score_distribution  # the training distribution is still there to show
 
@@ -155,7 +155,7 @@ def test_book_outcomes_count_30_days_late_within_12_months(db, customer, product
         application = Application.objects.create(customer=customer, product=product, amount=Decimal("9000"))
         plans.append(make_plan(application, disbursed=disbursed, days_late=late, paid_late_days=paid_late,
                                booked_late_days=booked))
-    outcomes = services.book_outcomes([{"pk": p.pk, "disbursement_date": p.disbursement_date} for p in plans])
+    outcomes = training.book_outcomes([{"pk": p.pk, "disbursement_date": p.disbursement_date} for p in plans])
     assert [outcomes[p.pk] for p in plans] == [0, 1, 1, 0, 0]
 
 
@@ -170,6 +170,6 @@ def test_retraining_from_the_book_uses_stored_features_and_outcomes(model_versio
     call_command("train_scoring_model", "--from-book", "--label", "own-book", stdout=out)
     version = ScoringModelVersion.objects.get(label="own-book")
     assert version.training_rows == 300
-    assert version.target_definition == services.BOOK_TARGET_DEFINITION
+    assert version.target_definition == training.BOOK_TARGET_DEFINITION
     assert version.bad_rate == pytest.approx(float(y.loc[sample.index].mean()))
     assert version.source.startswith("Own book: 300 plans")

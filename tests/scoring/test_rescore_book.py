@@ -7,7 +7,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from installments.models import Application
-from scoring import services
+from scoring import online, registry, rescoring
 from scoring.features import validate_frame
 from scoring.models import ScoreResult
 
@@ -18,17 +18,17 @@ def book(model_version, make_customer, make_application):
     results = []
     for income in ("8000", "15000", "30000"):
         customer = make_customer(lines={"income": income, "expenses": "2000"})
-        results.append(services.application_score(application_id=make_application(customer).pk))
+        results.append(online.application_score(application_id=make_application(customer).pk))
     Application.objects.filter(pk=results[-1].application_id).update(state=Application.State.DECLINED)
     return results
 
 
 def test_vectorised_points_and_reasons_match_score_one(model_version, german):
-    card = services.model_version_scorecard(model_version)
+    card = registry.model_version_scorecard(model_version)
     X = german[0].head(300)
     frame = validate_frame(X)
-    points, _ = services.points_matrix(card, frame)
-    reason_index, reason_lost = services.reason_matrix(card, points)
+    points, _ = rescoring.points_matrix(card, frame)
+    reason_index, reason_lost = rescoring.reason_matrix(card, points)
     scored = card.score_frame(X)
     for i in range(len(X)):
         one = card.score_one(X.iloc[i].to_dict())
@@ -42,12 +42,12 @@ def test_vectorised_points_and_reasons_match_score_one(model_version, german):
 def test_rescoring_updates_open_applications_and_keeps_history(book, german, german_trained):
     # A new model: the same scorecard under different grade bands, activated.
     card, metrics = german_trained
-    newer = services.model_version_create(scorecard=card, metrics=metrics, training_frame=german[0], source="s",
+    newer = registry.model_version_create(scorecard=card, metrics=metrics, training_frame=german[0], source="s",
                                           label="newer")
-    services.model_version_activate(version=newer, by=None)
-    services.model_version_update_grade_bands(version=newer, grade_bands={"max_pds": [0.9, 0.91, 0.92, 0.93,
+    registry.model_version_activate(version=newer, by=None)
+    registry.model_version_update_grade_bands(version=newer, grade_bands={"max_pds": [0.9, 0.91, 0.92, 0.93,
                                                                                       0.94, 0.95]}, by=None)
-    report = services.book_rescore()
+    report = rescoring.book_rescore()
     assert report.rows == 2 and report.written == 2 and report.rows_per_second > 0
     open_results = ScoreResult.objects.filter(pk__in=[r.pk for r in book[:2]])
     for result in open_results:
@@ -59,7 +59,7 @@ def test_rescoring_updates_open_applications_and_keeps_history(book, german, ger
 
 
 def test_all_scores_decided_applications_without_touching_their_record(book):
-    report = services.book_rescore(include_decided=True, write=False)
+    report = rescoring.book_rescore(include_decided=True, write=False)
     assert report.rows == 3 and report.written == 0
     assert list(report.frame["score"]) == [r.score for r in book]
     assert not ScoreResult.objects.filter(rescored_at__isnull=False).exists()

@@ -19,7 +19,7 @@ import installments.origination.applications as installment_services
 from config.errors import DomainError
 from customers.models import CustomerProfile
 from installments.models import Application, Offer, Plan, PriceTier
-from scoring import anomalies, rules, services
+from scoring import anomalies, applicant, online, policy, registry, rules
 from scoring.models import PolicyRule, ScoreResult
 from tests.factories import UserFactory
 from tests.scoring.conftest import TIER_RATES, add_statement
@@ -36,7 +36,7 @@ def score(make_application):
     """`score(customer)` -> the ScoreResult of a new submitted application of the customer."""
 
     def _score(customer, **fields):
-        return services.application_score(application_id=make_application(customer, **fields).pk)
+        return online.application_score(application_id=make_application(customer, **fields).pk)
 
     return _score
 
@@ -48,9 +48,9 @@ def test_activating_another_model_version_takes_effect_on_the_next_scoring(model
                                                                             score):
     assert score(good_customer).model_version_id == model_version.pk  # the copy is warm now
     card, metrics = german_trained
-    challenger = services.model_version_create(scorecard=card, metrics=metrics, training_frame=german[0],
+    challenger = registry.model_version_create(scorecard=card, metrics=metrics, training_frame=german[0],
                                                source="s", label="challenger")
-    services.model_version_activate(version=challenger, by=None)
+    registry.model_version_activate(version=challenger, by=None)
     result = score(good_customer)
     assert result.model_version_id == challenger.pk
     assert result.context["model_version"] == "challenger"
@@ -60,7 +60,7 @@ def test_editing_the_active_versions_grade_bands_takes_effect_on_the_next_scorin
                                                                                    score):
     assert score(good_customer).grade != "A"
     # Bands so loose that every applicant is in the first grade.
-    services.model_version_update_grade_bands(
+    registry.model_version_update_grade_bands(
         version=model_version, by=None,
         grade_bands={"labels": list("ABCDEFG"), "max_pds": [0.994, 0.995, 0.996, 0.997, 0.998, 0.999]})
     assert score(good_customer).grade == "A"
@@ -72,7 +72,7 @@ def test_no_active_model_after_deactivation_is_noticed(model_version, good_custo
     model_version.save(update_fields=["is_active", "updated_at"])
     application = make_application(good_customer)
     with pytest.raises(DomainError) as error:
-        services.application_score(application_id=application.pk)
+        online.application_score(application_id=application.pk)
     assert error.value.code == "no_active_model"
 
 
@@ -120,7 +120,7 @@ def test_a_rule_change_the_stamp_cannot_see_is_read_after_the_maximum_age(model_
     assert _rules_hit(score(good_customer)) == ["Ask about age"]
     # A bulk update that keeps updated_at: same count, same latest time.
     PolicyRule.objects.filter(pk=rule.pk).update(threshold=Decimal("99"), updated_at=rule.updated_at)
-    monkeypatch.setattr(services, "POLICY_RULES_MAX_AGE_SECONDS", 0.0)
+    monkeypatch.setattr(policy, "POLICY_RULES_MAX_AGE_SECONDS", 0.0)
     assert _rules_hit(score(good_customer)) == []
 
 
@@ -128,9 +128,9 @@ def test_rules_in_force_follow_the_date_without_rereading_the_table(db):
     today = timezone.localdate()
     PolicyRule.objects.create(name="From tomorrow", kind=rules.MAX_AGE, threshold=Decimal("20"),
                               effective_from=today + timedelta(days=1), effective_to=today + timedelta(days=3))
-    assert services.policy_rules_in_force(today) == []
-    assert [r.name for r in services.policy_rules_in_force(today + timedelta(days=1))] == ["From tomorrow"]
-    assert services.policy_rules_in_force(today + timedelta(days=3)) == []
+    assert policy.policy_rules_in_force(today) == []
+    assert [r.name for r in policy.policy_rules_in_force(today + timedelta(days=1))] == ["From tomorrow"]
+    assert policy.policy_rules_in_force(today + timedelta(days=3)) == []
 
 
 # --- What the scoring query reads with the application --------------------------------------------
@@ -151,14 +151,14 @@ def test_a_live_plan_far_past_due_knocks_out(model_version, good_customer, score
 def test_a_resubmitted_application_is_scored_on_the_offer_the_customer_chose(model_version, good_customer,
                                                                               make_application):
     application = make_application(good_customer, amount="24000")
-    services.application_score(application_id=application.pk)
+    online.application_score(application_id=application.pk)
     Offer.objects.create(application=application, method="equal_principal", amount=Decimal("24000"), term_months=24,
                          annual_rate=Decimal("10"), installment=Decimal("1200.00"), total_interest=Decimal("2500"),
                          total_fees=Decimal("0"), total_payable=Decimal("26500"), apr=Decimal("10"),
                          effective_annual_rate=Decimal("10.47"), chosen_at=timezone.now())
     installment_services.application_transition(application=application, to=Application.State.SUBMITTED,
                                                 by=good_customer)
-    result = services.application_score(application_id=application.pk)
+    result = online.application_score(application_id=application.pk)
     assert result.context["installment_basis"] == "chosen_offer"
     assert result.context["installment"] == "1200.00" and result.features["term_months"] == 24.0
 
@@ -171,8 +171,8 @@ def test_what_is_read_with_the_application_is_what_the_orm_reads(model_version, 
     add_statement(customer.profile, overdraft_days=2, volatility="0.1234")
     application = make_application(customer)
     with transaction.atomic():
-        prepared = services._application_to_score(application.pk)
-        queried = services._applications_to_score(application.pk).first()
+        prepared = online._application_to_score(application.pk)
+        queried = online._applications_to_score(application.pk).first()
         assert [getattr(prepared, f.attname) for f in Application._meta.concrete_fields] == [
             getattr(queried, f.attname) for f in Application._meta.concrete_fields]
         assert {k: v for k, v in vars(prepared).items() if k.startswith("scoring_")} == {
@@ -180,9 +180,9 @@ def test_what_is_read_with_the_application_is_what_the_orm_reads(model_version, 
         profile = prepared.customer.profile
         assert (prepared.product, prepared.customer, profile) == (queried.product, queried.customer,
                                                                  queried.customer.profile)
-        lines, tier_rates = services._profile_lines_and_tier_rates(profile=profile, product_id=product.pk)
-    summary = services.applicant_summary(profile, lines=lines, statement=services._latest_statement(prepared))
-    assert summary == services.applicant_summary(CustomerProfile.objects.get(pk=profile.pk))
+        lines, tier_rates = online._profile_lines_and_tier_rates(profile=profile, product_id=product.pk)
+    summary = applicant.applicant_summary(profile, lines=lines, statement=online._latest_statement(prepared))
+    assert summary == applicant.applicant_summary(CustomerProfile.objects.get(pk=profile.pk))
     assert summary["overdraft_days"] == 2 and summary["debt_kinds"] == ["consumer_loan"]
     stored_rates = list(PriceTier.objects.filter(product=product).order_by("grade").values_list("annual_rate",
                                                                                                 flat=True))
@@ -194,10 +194,10 @@ def test_a_customer_without_a_profile_or_lines_is_read_with_the_application(mode
     customer = UserFactory(roles=["customer"])
     application = make_application(customer)
     with transaction.atomic():
-        read = services._application_to_score(application.pk)
+        read = online._application_to_score(application.pk)
         assert read.pk == application.pk and read.scoring_statement_pk is None
-        assert services._profile_of(read.customer) is None
-        lines, tier_rates = services._profile_lines_and_tier_rates(profile=None, product_id=product.pk)
+        assert online._profile_of(read.customer) is None
+        lines, tier_rates = online._profile_lines_and_tier_rates(profile=None, product_id=product.pk)
     assert lines is None and len(tier_rates) == len(TIER_RATES)
 
 
@@ -245,7 +245,7 @@ def test_prepared_peer_incomes_give_the_plain_figures(n):
 
 def test_occupation_peers_leave_the_applicant_out(db, make_customer):
     customers = [make_customer(occupation="teacher", lines={"income": str(6000 + 100 * n)}) for n in range(6)]
-    peers = services.occupation_peers("teacher")
+    peers = policy.occupation_peers("teacher")
     assert len(peers.incomes) == 6
     assert sorted(peers.without(customers[0].profile.pk).incomes) == [6100.0, 6200.0, 6300.0, 6400.0, 6500.0]
     assert len(peers.without(-1)) == 6
@@ -273,10 +273,10 @@ MAX_SCORING_QUERIES = 9
 def test_scoring_one_application_runs_a_bounded_number_of_queries(model_version, make_customer, make_application,
                                                                     django_assert_max_num_queries, monkeypatch,
                                                                     settings):
-    monkeypatch.setattr(services, "_generate_offers", lambda application: None)  # installments' own queries
-    services.policy_rules_ensure_defaults()
+    monkeypatch.setattr(online, "_generate_offers", lambda application: None)  # installments' own queries
+    policy.policy_rules_ensure_defaults()
     for _ in range(3):  # occupation peers, a rule table and the model to warm the in-process copies with
-        services.application_score(application_id=make_application(
+        online.application_score(application_id=make_application(
             _a_full_profile(make_customer, debts=1, assets=1)).pk)
     small = _a_full_profile(make_customer, debts=1, assets=1)
     large = _a_full_profile(make_customer, debts=6, assets=6)
@@ -284,4 +284,4 @@ def test_scoring_one_application_runs_a_bounded_number_of_queries(model_version,
         application = make_application(customer)
         with django_assert_max_num_queries(MAX_SCORING_QUERIES + (0 if settings.DATABASES["default"]["ENGINE"]
                                                                   .endswith("postgresql") else 2)):
-            services.application_score(application_id=application.pk)
+            online.application_score(application_id=application.pk)

@@ -14,7 +14,7 @@ from customers.audit import audit_record  # noqa: F401 - imported for the audit 
 from customers.models import AuditEvent
 from customers.services import profile_repayment_record_update
 from installments.models import Application
-from scoring import rules, selectors, services
+from scoring import online, policy, registry, rules, selectors
 from scoring.models import PolicyRule, ScoreResult, ScoringModelVersion
 from scoring.scorecard import Scorecard
 from tests.factories import UserFactory
@@ -29,7 +29,7 @@ def good_customer(make_customer):
 def test_scoring_stores_one_result_and_moves_the_application_to_scored(model_version, good_customer,
                                                                         make_application):
     application = make_application(good_customer)
-    result = services.application_score(application_id=application.pk)
+    result = online.application_score(application_id=application.pk)
     application.refresh_from_db()
     assert application.state == Application.State.SCORED
     assert result.model_version == model_version
@@ -44,7 +44,7 @@ def test_scoring_stores_one_result_and_moves_the_application_to_scored(model_ver
 
 def test_points_and_reason_codes_agree_with_the_scorecard(model_version, good_customer, make_application):
     application = make_application(good_customer)
-    result = services.application_score(application_id=application.pk)
+    result = online.application_score(application_id=application.pk)
     card = Scorecard.from_dict(model_version.scorecard)
     assert result.score == sum(result.points_by_feature.values())
     assert set(result.points_by_feature) == set(card.feature_names)
@@ -59,8 +59,8 @@ def test_points_and_reason_codes_agree_with_the_scorecard(model_version, good_cu
 
 def test_scoring_twice_returns_the_same_single_result(model_version, good_customer, make_application):
     application = make_application(good_customer)
-    first = services.application_score(application_id=application.pk)
-    second = services.application_score(application_id=application.pk)
+    first = online.application_score(application_id=application.pk)
+    second = online.application_score(application_id=application.pk)
     assert first.pk == second.pk
     assert ScoreResult.objects.filter(application=application).count() == 1
     with pytest.raises(IntegrityError), transaction.atomic():
@@ -70,10 +70,10 @@ def test_scoring_twice_returns_the_same_single_result(model_version, good_custom
 
 def test_a_resubmitted_application_is_rescored_in_place(model_version, good_customer, make_application):
     application = make_application(good_customer)
-    first = services.application_score(application_id=application.pk)
+    first = online.application_score(application_id=application.pk)
     installment_services.application_transition(application=application, to=Application.State.SUBMITTED,
                                                 by=good_customer)
-    second = services.application_score(application_id=application.pk)
+    second = online.application_score(application_id=application.pk)
     assert second.pk == first.pk
     assert len(second.history) == 1 and second.history[0]["score"] == first.score
     assert ScoreResult.objects.filter(application=application).count() == 1
@@ -82,10 +82,10 @@ def test_a_resubmitted_application_is_rescored_in_place(model_version, good_cust
 def test_only_submitted_applications_are_scored(model_version, good_customer, make_application):
     draft = make_application(good_customer, submit=False)
     with pytest.raises(DomainError) as error:
-        services.application_score(application_id=draft.pk)
+        online.application_score(application_id=draft.pk)
     assert error.value.field == "state"
     with pytest.raises(DomainError) as error:
-        services.application_score(application_id=987654)
+        online.application_score(application_id=987654)
     assert error.value.code == "not_found"
     assert not ScoreResult.objects.exists()
 
@@ -93,7 +93,7 @@ def test_only_submitted_applications_are_scored(model_version, good_customer, ma
 def test_without_an_active_model_nothing_changes(db, good_customer, make_application):
     application = make_application(good_customer)
     with pytest.raises(DomainError) as error:
-        services.application_score(application_id=application.pk)
+        online.application_score(application_id=application.pk)
     assert error.value.code == "no_active_model"
     application.refresh_from_db()
     assert application.state == Application.State.SUBMITTED
@@ -102,10 +102,10 @@ def test_without_an_active_model_nothing_changes(db, good_customer, make_applica
 
 def test_a_knock_out_declines_records_the_rule_and_tells_the_customer(model_version, make_customer,
                                                                         make_application):
-    services.policy_rules_ensure_defaults()
+    policy.policy_rules_ensure_defaults()
     poor = make_customer(lines={"income": "1500", "expenses": "800"})
     application = make_application(poor)
-    result = services.application_score(application_id=application.pk)
+    result = online.application_score(application_id=application.pk)
     application.refresh_from_db()
     assert application.state == Application.State.DECLINED
     assert result.outcome == ScoreResult.Outcome.KNOCKED_OUT
@@ -119,17 +119,17 @@ def test_a_knock_out_declines_records_the_rule_and_tells_the_customer(model_vers
 
 
 def test_default_rules_let_a_good_applicant_through(model_version, good_customer, make_application):
-    services.policy_rules_ensure_defaults()
-    assert services.policy_rules_ensure_defaults() == 0  # idempotent
+    policy.policy_rules_ensure_defaults()
+    assert policy.policy_rules_ensure_defaults() == 0  # idempotent
     application = make_application(good_customer)
-    result = services.application_score(application_id=application.pk)
+    result = online.application_score(application_id=application.pk)
     assert result.rule_hits == [] and result.outcome == ScoreResult.Outcome.SCORED
 
 
 def test_a_referral_rule_is_recorded_without_declining(model_version, good_customer, make_application):
     PolicyRule.objects.create(name="Ask about age", kind=rules.MAX_AGE, threshold=Decimal("20"), knock_out=False)
     application = make_application(good_customer)
-    result = services.application_score(application_id=application.pk)
+    result = online.application_score(application_id=application.pk)
     application.refresh_from_db()
     assert application.state == Application.State.SCORED
     assert [hit["rule"] for hit in result.rule_hits] == ["Ask about age"]
@@ -142,36 +142,36 @@ def test_rules_out_of_force_are_not_applied(model_version, good_customer, make_a
     PolicyRule.objects.create(name="Inactive", kind=rules.MAX_AGE, threshold=Decimal("20"), is_active=False)
     PolicyRule.objects.create(name="Ended", kind=rules.MAX_AGE, threshold=Decimal("20"),
                               effective_from=today - timedelta(days=10), effective_to=today)
-    result = services.application_score(application_id=make_application(good_customer).pk)
+    result = online.application_score(application_id=make_application(good_customer).pk)
     assert result.rule_hits == []
 
 
 def test_open_delinquency_with_us_knocks_out(model_version, good_customer, make_application):
     PolicyRule.objects.create(name="Overdue with us", kind=rules.OPEN_DELINQUENCY_WITH_US, threshold=Decimal("0"))
     profile_repayment_record_update(profile=good_customer.profile, data={"current_overdue": Decimal("300")})
-    result = services.application_score(application_id=make_application(good_customer).pk)
+    result = online.application_score(application_id=make_application(good_customer).pk)
     assert [hit["kind"] for hit in result.knock_out_hits] == [rules.OPEN_DELINQUENCY_WITH_US]
 
 
 def test_invalid_and_duplicate_id_rules(model_version, good_customer, make_customer, make_application):
     PolicyRule.objects.create(name="ID invalid", kind=rules.INVALID_ID)
     PolicyRule.objects.create(name="ID reused", kind=rules.DUPLICATE_ID)
-    first = services.application_score(application_id=make_application(good_customer).pk)
+    first = online.application_score(application_id=make_application(good_customer).pk)
     assert first.rule_hits == []
     # The same ID number seen on another customer's earlier application.
     other = make_customer()
     other_application = make_application(other)
-    services.application_score(application_id=other_application.pk)
+    online.application_score(application_id=other_application.pk)
     ScoreResult.objects.filter(application=other_application).update(id_number_hash=first.id_number_hash)
     again = make_application(good_customer)
-    result = services.application_score(application_id=again.pk)
+    result = online.application_score(application_id=again.pk)
     assert [hit["rule"] for hit in result.rule_hits] == ["ID reused"]
     # An ID number that no longer validates (stored before the check existed, say).
     profile = other.profile
     from customers.pii import encrypt
 
     type(profile).objects.filter(pk=profile.pk).update(id_number_encrypted=encrypt("110101199003070000"))
-    result = services.application_score(application_id=make_application(other).pk)
+    result = online.application_score(application_id=make_application(other).pk)
     assert "ID invalid" in [hit["rule"] for hit in result.rule_hits]
 
 
@@ -184,7 +184,7 @@ def test_anomaly_flags_are_recorded_but_never_decline(model_version, make_custom
     for _ in range(2):
         make_application(rich)
     application = make_application(rich)
-    result = services.application_score(application_id=application.pk)
+    result = online.application_score(application_id=application.pk)
     codes = {flag["code"] for flag in result.anomaly_flags}
     assert {"income_outside_occupation_range", "inflow_contradicts_income", "application_burst_phone",
             "application_burst_email"} <= codes
@@ -193,10 +193,10 @@ def test_anomaly_flags_are_recorded_but_never_decline(model_version, make_custom
 
 
 def test_same_id_under_a_different_name_is_flagged(model_version, good_customer, make_application):
-    first = services.application_score(application_id=make_application(good_customer).pk)
+    first = online.application_score(application_id=make_application(good_customer).pk)
     assert first.anomaly_flags == [] or "same_id_different_names" not in {f["code"] for f in first.anomaly_flags}
     type(good_customer.profile).objects.filter(pk=good_customer.profile.pk).update(full_name="Somebody Else")
-    result = services.application_score(application_id=make_application(good_customer).pk)
+    result = online.application_score(application_id=make_application(good_customer).pk)
     assert "same_id_different_names" in {flag["code"] for flag in result.anomaly_flags}
 
 
@@ -204,7 +204,7 @@ def test_the_sweep_scores_applications_left_in_submitted(model_version, good_cus
     stuck = make_application(good_customer)
     fresh = make_application(good_customer)
     Application.objects.filter(pk=stuck.pk).update(updated_at=timezone.now() - timedelta(minutes=5))
-    report = services.applications_score_pending()
+    report = online.applications_score_pending()
     assert report.scored == [stuck.pk]
     stuck.refresh_from_db()
     fresh.refresh_from_db()
@@ -230,7 +230,7 @@ def test_offers_are_generated_after_scoring_when_installments_provides_it(model_
 
     monkeypatch.setattr(installment_services, "application_offers_generate", generate, raising=False)
     application = make_application(good_customer)
-    services.application_score(application_id=application.pk)
+    online.application_score(application_id=application.pk)
     assert seen == [(application.pk, Application.State.SCORED, True)]
 
 
@@ -241,7 +241,7 @@ def test_an_offer_refusal_leaves_the_application_scored(model_version, good_cust
 
     monkeypatch.setattr(installment_services, "application_offers_generate", generate, raising=False)
     application = make_application(good_customer)
-    services.application_score(application_id=application.pk)
+    online.application_score(application_id=application.pk)
     application.refresh_from_db()
     assert application.state == Application.State.SCORED
     assert AuditEvent.objects.filter(action="scoring.offers_not_generated", target_id=str(application.pk)).exists()
@@ -249,10 +249,10 @@ def test_an_offer_refusal_leaves_the_application_scored(model_version, good_cust
 
 def test_only_one_model_version_can_be_active(model_version, german, german_trained):
     card, metrics = german_trained
-    second = services.model_version_create(scorecard=card, metrics=metrics, training_frame=german[0], source="s",
+    second = registry.model_version_create(scorecard=card, metrics=metrics, training_frame=german[0], source="s",
                                            label="second")
     manager = UserFactory()
-    services.model_version_activate(version=second, by=manager)
+    registry.model_version_activate(version=second, by=manager)
     assert list(ScoringModelVersion.objects.filter(is_active=True)) == [second]
     second.refresh_from_db()
     assert second.activated_by == manager and second.activated_at
@@ -263,12 +263,12 @@ def test_only_one_model_version_can_be_active(model_version, german, german_trai
 
 
 def test_grade_bands_on_the_version_change_the_grade(model_version, good_customer, make_application):
-    services.model_version_update_grade_bands(
+    registry.model_version_update_grade_bands(
         version=model_version, grade_bands={"labels": list("ABCDEFG"), "max_pds": [0.9, 0.91, 0.92, 0.93, 0.94,
                                                                                    0.95]}, by=None)
-    result = services.application_score(application_id=make_application(good_customer).pk)
+    result = online.application_score(application_id=make_application(good_customer).pk)
     assert result.grade == "A"
     with pytest.raises(DomainError) as error:
-        services.model_version_update_grade_bands(version=model_version, grade_bands={"max_pds": [0.5, 0.1]},
+        registry.model_version_update_grade_bands(version=model_version, grade_bands={"max_pds": [0.5, 0.1]},
                                                   by=None)
     assert error.value.field == "grade_bands"

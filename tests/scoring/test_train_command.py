@@ -8,7 +8,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from customers.models import AuditEvent
-from scoring import services
+from scoring import training
 from scoring.models import PolicyRule, ScoringModelVersion
 
 
@@ -87,7 +87,7 @@ def test_bad_files_are_refused_naming_the_column(db, german_csv, mutate, target,
 
 def test_an_unknown_column_can_be_dropped_on_request(german_csv):
     pd.read_csv(german_csv).assign(branch="north").to_csv(german_csv, index=False)
-    X, y, notes = services.training_data_from_csv(german_csv, target="bad", ignore_unknown=True)
+    X, y, notes = training.training_data_from_csv(german_csv, target="bad", ignore_unknown=True)
     assert "branch" not in X.columns and len(y) == 1000
     assert notes == ["Ignored column “branch”: not in the feature schema."]
 

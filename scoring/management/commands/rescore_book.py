@@ -10,7 +10,7 @@ the decision -- is never changed. Prints the scoring rate in rows per second.
 from django.core.management.base import BaseCommand, CommandError
 
 from config.errors import DomainError
-from scoring import services
+from scoring import rescoring
 
 
 class Command(BaseCommand):
@@ -23,7 +23,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         try:
-            report = services.book_rescore(include_decided=options["all"], write=not options["dry_run"])
+            report = rescoring.book_rescore(include_decided=options["all"], write=not options["dry_run"])
         except DomainError as error:
             raise CommandError(error.message)
         if not report.rows:

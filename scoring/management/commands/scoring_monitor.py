@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from config.errors import DomainError
-from scoring import services
+from scoring import monitoring
 
 
 class Command(BaseCommand):
@@ -31,7 +31,7 @@ class Command(BaseCommand):
                 raise CommandError("--month: use YYYY-MM, e.g. 2026-11")
             end = min(date(year, month, calendar.monthrange(year, month)[1]), timezone.localdate())
         try:
-            snapshot = services.monitoring_snapshot_record(period_start=start, period_end=end)
+            snapshot = monitoring.monitoring_snapshot_record(period_start=start, period_end=end)
         except DomainError as error:
             raise CommandError(error.message)
         self.stdout.write(f"Model {snapshot.model_version.label}, {snapshot.period_start} to {snapshot.period_end}: "

@@ -14,7 +14,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from config.errors import DomainError
 from customers.models import User
-from scoring import services
+from scoring import registry, training
 from scoring.german_credit import SOURCE, TARGET_NAME, load_german_credit
 
 
@@ -48,19 +48,19 @@ class Command(BaseCommand):
                 features, target = load_german_credit()
                 source, definition = SOURCE, f"{TARGET_NAME}: creditability 'bad' in the source data"
             elif options["from_book"]:
-                features, target, source = services.training_data_from_book()
-                definition = services.BOOK_TARGET_DEFINITION
+                features, target, source = training.training_data_from_book()
+                definition = training.BOOK_TARGET_DEFINITION
             else:
                 if not options["target"]:
                     raise CommandError("--target: name the target column of the CSV file")
-                features, target, notes = services.training_data_from_csv(
+                features, target, notes = training.training_data_from_csv(
                     options["data"], target=options["target"], ignore_unknown=options["ignore_unknown"])
                 for note in notes:
                     self.stdout.write(self.style.WARNING(note))
                 source = f"CSV {options['data']}"
                 definition = f"column {options['target']} (1 = bad)"
             self.stdout.write(f"Training on {len(target)} rows ({int(target.sum())} bad) from {source} ...")
-            version = services.model_version_train(
+            version = registry.model_version_train(
                 features=features, target=target, source=source, label=options["label"], trained_by=trained_by,
                 activate=options["activate"], target_definition=definition, challenger=options["challenger"],
             )
