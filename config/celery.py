@@ -29,6 +29,17 @@ class RetryingTask(app.Task):
     acks_late = True
 
 
+def enqueue(task_name: str, *, args: tuple | list = (), kwargs: dict | None = None, **options):
+    """Queue the task registered as `task_name` (in-process when tasks run eagerly).
+
+    Services enqueue the task that wraps them by name, so an app's `tasks.py` imports its services
+    and never the other way round (no import cycle; see the import-linter contracts).
+    """
+    if task_name not in app.tasks:  # a web process imports the apps' tasks modules on first use
+        app.loader.import_default_modules()
+    return app.signature(task_name, args=list(args), kwargs=kwargs or {}).apply_async(**options)
+
+
 @app.task(bind=True, name="config.ping")
 def ping(self, value: int = 1) -> int:
     """Round-trip check for the broker and a worker: returns value + 1."""

@@ -63,7 +63,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     # Staff sessions end with the browser; TWO_FACTOR_ROLES must pass the TOTP step first.
     "config.middleware.StaffSessionMiddleware",
-    "config.middleware.RequireTwoFactorMiddleware",
+    "customers.two_factor.RequireTwoFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "config.middleware.ContentSecurityPolicyMiddleware",
     # Axes must be last: it inspects the response of the login views.

@@ -2,7 +2,7 @@
 
 Pages: `/accounts/two-factor/setup/` enrols an authenticator app (QR code as inline SVG, plus the
 secret and the otpauth:// URI to type in by hand) and `/accounts/two-factor/verify/` asks for the
-current 6-digit code after each log-in. `config.middleware.RequireTwoFactorMiddleware` sends every
+current 6-digit code after each log-in. `RequireTwoFactorMiddleware` (below) sends every
 other request of an unverified user holding such a role here (API requests get a JSON 403).
 
 API tokens: `POST /api/v1/auth/token/` (this module's `obtain_auth_token`) issues a token to a user
@@ -18,6 +18,7 @@ import segno
 from django import forms
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils.http import urlencode
@@ -199,3 +200,51 @@ urlpatterns = [
     path("accounts/two-factor/verify/", verify, name="two_factor_verify"),
     path("api/v1/auth/token/", obtain_auth_token, name="api-token"),
 ]
+
+
+# --- The requirement, on every request ---------------------------------------------------------
+
+# Reachable without the TOTP step: signing in and out, the 2FA pages themselves, language switch,
+# health check (static files are served by WhiteNoise before any of this runs).
+TWO_FACTOR_EXEMPT_VIEWS = frozenset({
+    "login", "logout", "two_factor_setup", "two_factor_verify", "set_language", "healthz", "api-token",
+    "admin:logout", "javascript-catalog",
+})
+TWO_FACTOR_EXEMPT_PREFIXES = ("/i18n/",)
+
+
+class RequireTwoFactorMiddleware:
+    """Users holding a role in TWO_FACTOR_ROLES must pass the TOTP step (this module).
+
+    Pages redirect to the setup page (no device yet) or the verify page, htmx requests get an
+    HX-Redirect, session-authenticated API requests a JSON 403. Token-authenticated API requests
+    are not sessions: tokens are only issued to these roles with a valid TOTP code. Needs
+    django_otp.middleware.OTPMiddleware before it.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated:
+            return None
+        match = request.resolver_match
+        if (match is not None and match.view_name in TWO_FACTOR_EXEMPT_VIEWS) or request.path_info.startswith(
+                TWO_FACTOR_EXEMPT_PREFIXES):
+            return None
+        if not requires_two_factor(user) or user.is_verified():
+            return None
+        if request.path_info.startswith("/api/"):
+            return JsonResponse({"detail": "Two-factor authentication is required for your role: verify this "
+                                           "session at /accounts/two-factor/verify/.",
+                                 "code": "two_factor_required"}, status=403)
+        target = "two_factor_verify" if confirmed_device(user) is not None else "two_factor_setup"
+        next_url = request.get_full_path() if request.method == "GET" else ""
+        url = reverse(target) + (f"?{urlencode({'next': next_url})}" if next_url else "")
+        if request.headers.get("HX-Request"):
+            return HttpResponse(status=204, headers={"HX-Redirect": url})
+        return redirect(url)

@@ -1,13 +1,7 @@
-"""Product experiments: stable random assignment of customers to arms and the comparison of arms.
+"""Product experiments: the comparison of the arms (pure pandas; no Django).
 
-Pure Python and pandas; no Django. The models and verbs live in `installments.models`
-(`Experiment`, `ExperimentAssignment`) and `installments.analytics.services`.
-
-Assignment. A customer's arm is decided by hashing (experiment key, customer id) with SHA-256 into
-a number u uniformly spread over [0, 1): u < ratio puts them in the variant, otherwise in control.
-The same customer always lands in the same arm of an experiment (no state needed, so a retry or a
-second application never flips it), different experiments split independently, and the share in
-the variant converges to the ratio.
+The experiments themselves, their verbs and the assignment of customers to arms are origination's
+(`installments.origination.experiments`); the results are read in `installments.analytics.services`.
 
 Comparison. Per arm: take-up (share of the arm's applications whose customer accepted a
 contract), average APR of the plans taken up, and early delinquency (share of the arm's plans
@@ -19,53 +13,16 @@ means).
 
 from __future__ import annotations
 
-import hashlib
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import replace
-from decimal import Decimal
+from collections.abc import Sequence
 
 import pandas as pd
 
 from installments.analytics.portfolio import Z95, two_proportion_test, wilson_interval
+from installments.origination.experiments import ARMS, CONTROL, VARIANT  # noqa: F401 (the arms' names)
 
-CONTROL = "control"
-VARIANT = "variant"
-ARMS = (CONTROL, VARIANT)
 EARLY_DELINQUENCY_MONTHS = 4
 EARLY_DELINQUENCY_DAYS = 31
-
-
-def assignment_point(key: str, customer_id: int) -> float:
-    """Where (key, customer) falls in [0, 1): the first 64 bits of SHA-256("key:id") / 2**64."""
-    digest = hashlib.sha256(f"{key}:{int(customer_id)}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
-
-
-def assign_arm(key: str, customer_id: int, ratio: Decimal | float) -> str:
-    """The customer's arm: VARIANT with probability `ratio` (the variant's share, 0 to 1), else CONTROL."""
-    ratio = float(ratio)
-    if not 0 <= ratio <= 1:
-        raise ValueError("ratio must be between 0 and 1")
-    return VARIANT if assignment_point(key, customer_id) < ratio else CONTROL
-
-
-def variant_apply(variant: Mapping | None, *, stance, preference):
-    """The offer engine's inputs with an experiment's variant applied; unchanged for control or None.
-
-    `stance` is an `offers.CreditStance`, `preference` an `offers.Preference` (frozen dataclasses).
-    The variant's `rate_adjustment` (percentage points) is added to the stance's; its
-    `default_term_months` becomes the preferred term when the customer stated none.
-    """
-    if not variant or variant.get("arm") != VARIANT:
-        return stance, preference
-    adjustment = Decimal(str(variant.get("rate_adjustment") or 0))
-    if adjustment:
-        stance = replace(stance, rate_adjustment=stance.rate_adjustment + adjustment)
-    term = variant.get("default_term_months")
-    if term and preference.term is None:
-        preference = replace(preference, term=int(term))
-    return stance, preference
 
 
 # --- Statistics of the arms ---------------------------------------------------------------------------

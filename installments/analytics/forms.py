@@ -22,7 +22,7 @@ class DashboardFilter(forms.Form):
 
 
 class ExperimentForm(forms.Form):
-    """Define a variant; the rules (ranges, a key never reused) are `dashboard_services.experiment_create`'s."""
+    """Define a variant; the rules (ranges, a key never reused) are `installments.origination.experiments.experiment_create`'s."""
 
     key = forms.SlugField(label=_("Key"), max_length=50,
                           help_text=_("Letters, digits and dashes; fixed once created (assignment hashes it)."))

@@ -1,5 +1,5 @@
-"""Verbs of the manager's dashboard: refresh the summary tables; define, start, stop and assign
-product experiments; and the hook that lets a running experiment shape an application's offers.
+"""Verbs of the manager's dashboard: refresh the summary tables; read an experiment's results (its
+verbs and the assignment are origination's: `installments.origination.experiments`).
 
 `summaries_refresh` reads the book once into pandas frames (`book_load`: a handful of set-based
 queries, money as integer cents computed in SQL), computes every figure with the pure functions
@@ -26,15 +26,13 @@ import pandas as pd
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import EmptyResultSet, PermissionDenied
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import BigIntegerField, Count, F, FloatField, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Cast, Coalesce, Round
 from django.utils import timezone
-from django.utils.text import slugify
-from django.utils.translation import gettext as _
 
-from config.errors import DomainError
-from customers.audit import audit_record, transition
+from config.celery import enqueue
+from customers.audit import audit_record
 from customers.roles import Role
 from installments.analytics import experiments
 from installments.analytics import portfolio as analytics
@@ -54,10 +52,7 @@ from installments.models import (
 logger = logging.getLogger(__name__)
 
 DASHBOARD_ROLES = (Role.MANAGER, Role.ADMIN)
-EXPERIMENT_ROLES = (Role.MANAGER, Role.ADMIN)
 WEEKLY_RANGES = (SummaryRange.LAST_30_DAYS, SummaryRange.LAST_90_DAYS)
-MAX_EXPERIMENT_RATE_ADJUSTMENT = Decimal(5)
-MIN_EXPERIMENT_RATIO, MAX_EXPERIMENT_RATIO = Decimal("0.05"), Decimal("0.95")
 REFRESH_LOCK = "installments:summaries_refresh"
 REFRESH_LOCK_SECONDS = 30 * 60
 OPEN_INSTALLMENT = ("pending", "due", "overdue")
@@ -406,128 +401,19 @@ def summaries_refresh(*, by=None, today: date | None = None, triggered_by: str =
 def summaries_refresh_enqueue(*, by) -> bool:
     """The "refresh now" button: queue the refresh after commit (in-process without a broker).
     Returns False when the broker cannot take it (the hourly job will run anyway)."""
-    from installments.tasks import refresh_management_summaries
-
     if by is None or not by.has_role(*DASHBOARD_ROLES):
         raise PermissionDenied
     audit_record(actor=by, action="dashboard.summaries_refresh_request")
     try:
-        refresh_management_summaries.apply_async(kwargs={"triggered_by": f"user:{by.pk}"}, retry=False)
+        enqueue("installments.tasks.refresh_management_summaries", kwargs={"triggered_by": f"user:{by.pk}"},
+                retry=False)
     except Exception:  # broker down: the beat job will refresh later
         logger.warning("Summaries refresh could not be queued.")
         return False
     return True
 
 
-# --- Experiments -------------------------------------------------------------------------------------------
-
-def _check_experiment_role(by) -> None:
-    if by is None or not by.has_role(*EXPERIMENT_ROLES):
-        raise PermissionDenied
-
-
-def experiment_create(*, by, key: str, name: str, product: LoanProduct, rate_adjustment: Decimal = Decimal(0),
-                      default_term_months: int | None = None, ratio: Decimal = Decimal("0.5"), hypothesis: str = "",
-                      start: bool = False) -> Experiment:
-    """A manager defines a product variant: a rate adjustment (percentage points, within ±5) and/or
-    a default term (within the product's terms), and the share of customers who get it (5 % to
-    95 %). Created as a draft, or started at once with `start`. Raises DomainError naming the field."""
-    _check_experiment_role(by)
-    key = slugify(key or "")
-    if not key:
-        raise DomainError(_("Give the experiment a key (letters, digits and dashes)."), field="key")
-    if not (name or "").strip():
-        raise DomainError(_("Give the experiment a name."), field="name")
-    rate_adjustment = Decimal(rate_adjustment or 0)
-    if abs(rate_adjustment) > MAX_EXPERIMENT_RATE_ADJUSTMENT:
-        raise DomainError(_("The rate adjustment must be within ±%(limit)s percentage points.")
-                          % {"limit": MAX_EXPERIMENT_RATE_ADJUSTMENT}, field="rate_adjustment")
-    if default_term_months is not None and not product.min_term_months <= default_term_months <= product.max_term_months:
-        raise DomainError(_("The default term must be between %(low)s and %(high)s months for this product.")
-                          % {"low": product.min_term_months, "high": product.max_term_months},
-                          field="default_term_months")
-    if not rate_adjustment and default_term_months is None:
-        raise DomainError(_("The variant must change something: a rate adjustment or a default term."),
-                          field="rate_adjustment")
-    ratio = Decimal(ratio)
-    if not MIN_EXPERIMENT_RATIO <= ratio <= MAX_EXPERIMENT_RATIO:
-        raise DomainError(_("The share in the variant must be between %(low)s and %(high)s.")
-                          % {"low": MIN_EXPERIMENT_RATIO, "high": MAX_EXPERIMENT_RATIO}, field="ratio")
-    if Experiment.objects.filter(key=key).exists():
-        raise DomainError(_("An experiment with this key exists already; keys are never reused."), field="key")
-    with transaction.atomic():
-        experiment = Experiment.objects.create(
-            key=key, name=name.strip(), hypothesis=hypothesis, product=product, rate_adjustment=rate_adjustment,
-            default_term_months=default_term_months, ratio=ratio, created_by=by)
-        audit_record(actor=by, action="experiment.create", target=experiment, to_state=experiment.state, data={
-            "product": product.code, "rate_adjustment": str(rate_adjustment),
-            "default_term_months": default_term_months, "ratio": str(ratio)})
-    if start:
-        experiment = experiment_start(experiment=experiment, by=by)
-    return experiment
-
-
-def experiment_start(*, experiment: Experiment, by) -> Experiment:
-    """Start assigning the product's new applicants. One running experiment per product."""
-    _check_experiment_role(by)
-    try:
-        with transaction.atomic():
-            experiment = Experiment.objects.select_for_update().get(pk=experiment.pk)
-            running = Experiment.objects.filter(product_id=experiment.product_id,
-                                                state=Experiment.State.RUNNING).exclude(pk=experiment.pk).first()
-            if running is not None:
-                raise DomainError(_("“%(name)s” is already running for this product; stop it first.")
-                                  % {"name": running.name}, field="state")
-            experiment.started_by, experiment.started_at = by, timezone.now()
-            transition(experiment, to=Experiment.State.RUNNING, by=by, allowed=Experiment.TRANSITIONS,
-                       extra_update_fields=("started_by", "started_at"))
-    except IntegrityError:  # another start won the race for the product
-        raise DomainError(_("Another experiment was just started for this product."), field="state")
-    return experiment
-
-
-def experiment_stop(*, experiment: Experiment, by, reason: str = "") -> Experiment:
-    """Stop an experiment: no more assignments or variant prices; its assignments and results stay."""
-    _check_experiment_role(by)
-    with transaction.atomic():
-        experiment = Experiment.objects.select_for_update().get(pk=experiment.pk)
-        experiment.stopped_by, experiment.stopped_at, experiment.stop_reason = by, timezone.now(), reason.strip()
-        transition(experiment, to=Experiment.State.STOPPED, by=by, reason=reason, allowed=Experiment.TRANSITIONS,
-                   extra_update_fields=("stopped_by", "stopped_at", "stop_reason"))
-    return experiment
-
-
-def experiment_assign(*, experiment: Experiment, customer, application: Application | None = None
-                      ) -> ExperimentAssignment:
-    """The customer's arm in the experiment: stored the first time (with the application that
-    brought them), the same ever after. The arm comes from `experiments.assign_arm`."""
-    arm = experiments.assign_arm(experiment.key, customer.pk, experiment.ratio)
-    assignment, _created = ExperimentAssignment.objects.get_or_create(
-        experiment=experiment, customer=customer, defaults={"arm": arm, "application": application})
-    return assignment
-
-
-def experiment_variant_for(*, application: Application) -> dict | None:
-    """The experiment arm an application's offers are made in, or None when no experiment runs for
-    its product. Assigns the customer (stable) on first use.
-
-    Returns {"experiment": key, "experiment_id", "arm": "control" | "variant", "rate_adjustment":
-    "0.5000" (percentage points, a string; "0" for control), "default_term_months": int | None} —
-    JSON-ready, to be stored in `application.offer_summary["experiment"]`, and applied to the
-    offer engine's inputs with `experiments.variant_apply(variant, stance=..., preference=...)`.
-    """
-    experiment = (Experiment.objects.filter(product_id=application.product_id, state=Experiment.State.RUNNING)
-                  .order_by("pk").first())
-    if experiment is None:
-        return None
-    assignment = experiment_assign(experiment=experiment, customer=application.customer, application=application)
-    variant = assignment.arm == experiments.VARIANT
-    return {
-        "experiment": experiment.key, "experiment_id": experiment.pk, "arm": assignment.arm,
-        "rate_adjustment": str(experiment.rate_adjustment) if variant else "0",
-        "default_term_months": experiment.default_term_months if variant else None,
-    }
-
+# --- Experiment results -----------------------------------------------------------------------------
 
 def experiment_units(experiment: Experiment, *, today: date | None = None) -> pd.DataFrame:
     """One row per assigned customer's first application in the experiment: arm, took_up (a
@@ -577,7 +463,6 @@ def experiment_results(experiment: Experiment) -> dict:
 
 
 __all__ = [
-    "Book", "DASHBOARD_ROLES", "EXPERIMENT_ROLES", "RefreshReport", "book_load", "experiment_assign",
-    "experiment_create", "experiment_results", "experiment_start", "experiment_stop", "experiment_variant_for",
-    "kpi_payload", "range_dates", "segment_payloads", "summaries_refresh", "summaries_refresh_enqueue",
+    "Book", "DASHBOARD_ROLES", "RefreshReport", "book_load", "experiment_results", "kpi_payload", "range_dates",
+    "segment_payloads", "summaries_refresh", "summaries_refresh_enqueue",
 ]

@@ -24,6 +24,7 @@ from customers.permissions import role_required
 from installments.analytics import selectors, services
 from installments.analytics.forms import DashboardFilter, ExperimentForm, ExperimentStopForm
 from installments.models import Experiment, SegmentDimension, SummaryRange
+from installments.origination import experiments as experiment_verbs
 
 dashboard_required = role_required(*services.DASHBOARD_ROLES)
 
@@ -110,7 +111,7 @@ def experiments(request):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            experiment = services.experiment_create(
+            experiment = experiment_verbs.experiment_create(
                 by=request.user, key=data["key"], name=data["name"], product=data["product"],
                 hypothesis=data["hypothesis"], rate_adjustment=data["rate_adjustment"] or 0,
                 default_term_months=data["default_term_months"], ratio=data["ratio"], start=data["start"])
@@ -143,7 +144,7 @@ def experiment_detail(request, pk: int):
 def experiment_start(request, pk: int):
     experiment = get_object_or_404(Experiment, pk=pk)
     try:
-        services.experiment_start(experiment=experiment, by=request.user)
+        experiment_verbs.experiment_start(experiment=experiment, by=request.user)
     except DomainError as error:
         messages.error(request, error.message)
     else:
@@ -160,7 +161,7 @@ def experiment_stop(request, pk: int):
         messages.error(request, _("Say why the experiment stops."))
         return redirect("dashboard:experiment", pk=pk)
     try:
-        services.experiment_stop(experiment=experiment, by=request.user, reason=form.cleaned_data["reason"])
+        experiment_verbs.experiment_stop(experiment=experiment, by=request.user, reason=form.cleaned_data["reason"])
     except DomainError as error:
         messages.error(request, error.message)
     else:

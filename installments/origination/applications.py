@@ -14,8 +14,6 @@ from django.utils.translation import gettext as _
 from config.errors import DomainError
 from customers.audit import audit_record, transition
 from customers.roles import Role
-from installments.analytics import experiments
-from installments.analytics.services import experiment_variant_for
 from installments.engine.offers import (
     GRADES,
     CustomerFinances,
@@ -34,7 +32,7 @@ from installments.engine.schedules import (
     schedule_to_dict,
 )
 from installments.models import Application, CreditPolicy, LoanProduct, Offer
-from installments.origination import selectors
+from installments.origination import experiments, selectors
 
 logger = logging.getLogger(__name__)
 
@@ -299,7 +297,7 @@ def offers_compute(
     `summary` is customers.selectors.profile_summary(...) (None: no profile, so no income known);
     `grade` the risk grade (None: not scored yet, the product's middle tier is used and the
     offers say so); `variant` the product experiment arm the applicant is in
-    (dashboard_services.experiment_variant_for), whose price and default term are applied.
+    (experiments.experiment_variant_for), whose price and default term are applied.
     Stores nothing.
     """
     policy = selectors.credit_policy_in_force(product=product, on=on)
@@ -398,7 +396,7 @@ def application_offers_generate(*, application: Application) -> list[Offer]:
                 "zh": "该申请未通过我们的放款规则。"}]}
             application.save(update_fields=["offer_summary", "updated_at"])
             return []
-        variant = experiment_variant_for(application=application)
+        variant = experiments.experiment_variant_for(application=application)
         offer_set, policy = offers_compute(
             product=product, summary=_customer_summary(application.customer),
             grade=score.grade if score is not None else None, preference=application_preference(application),

@@ -27,6 +27,7 @@ from config.errors import DomainError
 from customers.audit import audit_record
 from customers.models import CustomerProfile
 from installments.engine.offers import METHOD_NAMES
+from installments.hooks import DEFAULT_ALLOCATION_ORDER, servicing_terms
 from installments.models import Application, Contract, Offer
 
 State = Application.State
@@ -64,20 +65,6 @@ def _rate(value) -> str:
     return f"{Decimal(str(value or 0)):.2f}"
 
 
-DEFAULT_ALLOCATION_ORDER = ["penalty", "fee", "interest", "principal"]
-
-
-def _servicing_terms(product) -> tuple[int, list[str]]:
-    """(grace days before late charges start, the order payments pay components in), from the
-    product's servicing policy (collections_app); the defaults without one."""
-    try:
-        from collections_app.servicing.policy import policy_for
-    except ImportError:  # servicing not installed
-        return 0, list(DEFAULT_ALLOCATION_ORDER)
-    policy = policy_for(product)
-    return int(policy.late_fee_grace_days or 0), list(policy.allocation_order or DEFAULT_ALLOCATION_ORDER)
-
-
 def contract_disclosure(*, application: Application, offer: Offer, language: str) -> dict:
     """The full disclosure of `offer` for the contract (JSON-ready: money and rates as strings)."""
     product = application.product
@@ -96,7 +83,8 @@ def contract_disclosure(*, application: Application, offer: Offer, language: str
         fees.append({"code": "per_installment", "amount": _money(per_installment, places), "count": len(rows),
                      "total": _money(per_installment * len(rows), places), "financed": False})
     penalty_applied = min(product.penalty_rate, product.max_apr)
-    grace_days, allocation_order = _servicing_terms(product)
+    servicing = servicing_terms(product)
+    grace_days, allocation_order = servicing.grace_days, list(servicing.allocation_order)
     name_en, name_zh = METHOD_NAMES.get(offer.method, (offer.method, offer.method))
     zh = language.startswith("zh")
     return {

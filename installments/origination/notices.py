@@ -22,12 +22,17 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 
+from config.celery import enqueue
 from customers.models import DocumentKind
 from customers.notifications import OutgoingMessage, backend_for
 from installments.models import Application, ApplicationNotice, Decision, DocumentRequest, Offer
+from installments.origination.reasons import DECLINE_REASON_TEXTS, DeclineReason
 
 LANGUAGES = ("en", "zh-hans")
 Kind = ApplicationNotice.Kind
+
+# The task that sends one notice (installments.tasks); queued by name, see config.celery.enqueue.
+SEND_TASK = "installments.tasks.send_application_notice"
 
 
 def notice_language(user) -> str:
@@ -67,8 +72,6 @@ def notice_render(*, application: Application, kind: str, language: str, extra: 
 
 def notice_queue(*, application: Application, kind: str, key: str, extra: dict | None = None) -> ApplicationNotice:
     """Write the notice for an event (once per `key`) and send it after the transaction commits."""
-    from installments.tasks import send_application_notice
-
     existing = ApplicationNotice.objects.filter(key=key).first()
     if existing is not None:
         return existing
@@ -77,7 +80,7 @@ def notice_queue(*, application: Application, kind: str, key: str, extra: dict |
     notice = ApplicationNotice.objects.create(application=application, kind=kind, key=key, language=language,
                                               recipient=application.customer.email or "", subject=subject, body=body)
     # robust: with the broker down the decision still stands; the beat job re-sends what stayed queued.
-    transaction.on_commit(lambda: send_application_notice.apply_async(args=[notice.pk]), robust=True)
+    transaction.on_commit(lambda: enqueue(SEND_TASK, args=[notice.pk]), robust=True)
     return notice
 
 
@@ -93,7 +96,6 @@ def documents_requested(request: DocumentRequest) -> ApplicationNotice:
 
 def decision_took_effect(decision: Decision) -> ApplicationNotice:
     """The notice for a decision in effect (final, or confirmed by the second approver)."""
-    from installments.origination.decisions import DECLINE_REASON_TEXTS, DeclineReason
 
     application = decision.application
     key = f"decision-{decision.pk}"
@@ -138,11 +140,9 @@ def _finish(notice: ApplicationNotice, status: str, *, error: str = "", provider
 def notices_resend_queued(*, older_than_minutes: int = 10) -> int:
     """Re-enqueue notices still queued after `older_than_minutes` (the broker was down when they were
     written, or every retry failed); the send claims each row, so a duplicate task sends nothing."""
-    from installments.tasks import send_application_notice
-
     cutoff = timezone.now() - timedelta(minutes=older_than_minutes)
     ids = list(ApplicationNotice.objects.filter(status=ApplicationNotice.Status.QUEUED, created_at__lt=cutoff)
                .values_list("pk", flat=True)[:1000])
     for notice_id in ids:
-        send_application_notice.apply_async(args=[notice_id])
+        enqueue(SEND_TASK, args=[notice_id])
     return len(ids)

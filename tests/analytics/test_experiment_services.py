@@ -9,10 +9,10 @@ from django.utils import timezone
 from config.errors import DomainError
 from customers.models import AuditEvent
 from customers.roles import Role
-from installments.analytics import experiments, services
 from installments.engine.offers import CreditStance, CustomerFinances, Preference, offers_build
 from installments.models import Application, Experiment, ExperimentAssignment
-from installments.origination import selectors
+from installments.analytics import services as dashboard_services
+from installments.origination import experiments, selectors
 from tests.collections_app.factories import contract_accepted, customer_make
 from tests.factories import WorkbenchProductFactory
 
@@ -27,20 +27,20 @@ def product():
 def make(by, product, **fields):
     values = {"key": "price-minus-half", "name": "Half a point cheaper", "product": product,
               "rate_adjustment": Decimal("-0.5"), "ratio": Decimal("0.5")}
-    return services.experiment_create(by=by, **{**values, **fields})
+    return experiments.experiment_create(by=by, **{**values, **fields})
 
 
 def test_manager_defines_starts_and_stops_an_experiment_with_history(manager, product):
     experiment = make(manager, product, start=True)
     assert experiment.state == Experiment.State.RUNNING and experiment.started_by == manager
-    stopped = services.experiment_stop(experiment=experiment, by=manager, reason="Enough data.")
+    stopped = experiments.experiment_stop(experiment=experiment, by=manager, reason="Enough data.")
     assert stopped.state == Experiment.State.STOPPED and stopped.stop_reason == "Enough data."
     actions = list(AuditEvent.objects.filter(target_id=str(experiment.pk), action__startswith="experiment")
                    .order_by("pk").values_list("action", "to_state"))
     assert actions == [("experiment.create", "draft"), ("experiment.state", "running"),
                        ("experiment.state", "stopped")]
     with pytest.raises(DomainError) as error:
-        services.experiment_start(experiment=stopped, by=manager)
+        experiments.experiment_start(experiment=stopped, by=manager)
     assert error.value.field == "state"
     assert Experiment.objects.filter(pk=experiment.pk).exists()  # kept, never deleted
 
@@ -49,7 +49,7 @@ def test_one_running_experiment_per_product(manager, product):
     make(manager, product, start=True)
     second = make(manager, product, key="longer-term", rate_adjustment=0, default_term_months=24)
     with pytest.raises(DomainError) as error:
-        services.experiment_start(experiment=second, by=manager)
+        experiments.experiment_start(experiment=second, by=manager)
     assert error.value.field == "state"
 
 
@@ -78,10 +78,10 @@ def test_a_key_is_never_reused_and_only_managers_define(manager, officer, produc
 def test_variant_for_assigns_each_customer_once_and_stably(manager, product):
     application = Application.objects.create(customer=customer_make(), product=product, amount=Decimal("20000"),
                                              term_months=12, state="scored")
-    assert services.experiment_variant_for(application=application) is None  # nothing running
+    assert experiments.experiment_variant_for(application=application) is None  # nothing running
     experiment = make(manager, product, default_term_months=18, start=True)
-    first = services.experiment_variant_for(application=application)
-    again = services.experiment_variant_for(application=application)
+    first = experiments.experiment_variant_for(application=application)
+    again = experiments.experiment_variant_for(application=application)
     assert first == again
     expected_arm = experiments.assign_arm(experiment.key, application.customer_id, experiment.ratio)
     assert first["arm"] == expected_arm and first["experiment"] == experiment.key
@@ -92,8 +92,8 @@ def test_variant_for_assigns_each_customer_once_and_stably(manager, product):
     assignment = ExperimentAssignment.objects.get(experiment=experiment)
     assert (assignment.customer_id, assignment.application_id, assignment.arm) == (
         application.customer_id, application.pk, expected_arm)
-    services.experiment_stop(experiment=experiment, by=manager, reason="done")
-    assert services.experiment_variant_for(application=application) is None
+    experiments.experiment_stop(experiment=experiment, by=manager, reason="done")
+    assert experiments.experiment_variant_for(application=application) is None
 
 
 def test_the_variant_changes_the_offers_price_and_term(product):
@@ -143,7 +143,7 @@ def test_results_compare_take_up_and_apr_by_arm(manager, product):
                                                      state="declined")
             ExperimentAssignment.objects.create(experiment=experiment, customer=customer, arm=arm,
                                                 application=application)
-    results = services.experiment_results(experiment)
+    results = dashboard_services.experiment_results(experiment)
     assert results["assigned"] == {"control": 4, "variant": 4}
     take_up = results["comparison"]["take_up"]
     assert (take_up["control"]["value"], take_up["variant"]["value"]) == (0.5, 0.25)

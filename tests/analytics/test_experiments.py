@@ -7,24 +7,25 @@ import pytest
 
 from installments.analytics import experiments
 from installments.engine.offers import CreditStance, Preference
+from installments.origination import experiments as assignment
 
 IDS = range(1, 10_001)
 
 
 def test_assignment_is_stable_per_customer():
-    first = [experiments.assign_arm("price-test", i, Decimal("0.5")) for i in IDS]
-    again = [experiments.assign_arm("price-test", i, Decimal("0.5")) for i in IDS]
+    first = [assignment.assign_arm("price-test", i, Decimal("0.5")) for i in IDS]
+    again = [assignment.assign_arm("price-test", i, Decimal("0.5")) for i in IDS]
     assert first == again
 
 
 @pytest.mark.parametrize("ratio", [Decimal("0.5"), Decimal("0.2"), Decimal("0.9")])
 def test_assignment_respects_the_ratio_within_two_points(ratio):
-    share = sum(experiments.assign_arm("ratio-test", i, ratio) == experiments.VARIANT for i in IDS) / len(IDS)
+    share = sum(assignment.assign_arm("ratio-test", i, ratio) == assignment.VARIANT for i in IDS) / len(IDS)
     assert abs(share - float(ratio)) <= 0.02
 
 
 def test_assignment_is_random_not_patterned_by_id_or_shared_between_experiments():
-    arms = [experiments.assign_arm("pattern-test", i, Decimal("0.5")) == experiments.VARIANT for i in IDS]
+    arms = [assignment.assign_arm("pattern-test", i, Decimal("0.5")) == assignment.VARIANT for i in IDS]
     # Consecutive ids agree about half the time (alternation would give 0, blocks close to 1).
     agreements = sum(a == b for a, b in zip(arms, arms[1:], strict=False)) / (len(arms) - 1)
     assert 0.47 <= agreements <= 0.53
@@ -32,16 +33,16 @@ def test_assignment_is_random_not_patterned_by_id_or_shared_between_experiments(
     for half in (arms[::2], arms[1::2], arms[:5000], arms[5000:]):
         assert abs(sum(half) / len(half) - 0.5) <= 0.03
     # Another experiment splits independently: the two assignments agree about half the time.
-    other = [experiments.assign_arm("another-test", i, Decimal("0.5")) == experiments.VARIANT for i in IDS]
+    other = [assignment.assign_arm("another-test", i, Decimal("0.5")) == assignment.VARIANT for i in IDS]
     assert 0.47 <= sum(a == b for a, b in zip(arms, other, strict=True)) / len(IDS) <= 0.53
 
 
 def test_assignment_point_is_uniform_over_deciles():
-    points = [experiments.assignment_point("uniform", i) for i in IDS]
+    points = [assignment.assignment_point("uniform", i) for i in IDS]
     deciles = pd.Series(points).mul(10).astype(int).value_counts()
     assert deciles.min() >= 900 and deciles.max() <= 1100
     with pytest.raises(ValueError):
-        experiments.assign_arm("x", 1, 1.5)
+        assignment.assign_arm("x", 1, 1.5)
 
 
 def test_variant_applies_rate_and_default_term_control_does_not():
@@ -50,14 +51,14 @@ def test_variant_applies_rate_and_default_term_control_does_not():
     stance, preference = CreditStance(rate_adjustment=Decimal("1")), Preference(amount=Decimal("10000"),
                                                                                 disbursement_date=date(2026, 1, 1))
     variant = {"arm": "variant", "rate_adjustment": "-0.5000", "default_term_months": 18}
-    new_stance, new_preference = experiments.variant_apply(variant, stance=stance, preference=preference)
+    new_stance, new_preference = assignment.variant_apply(variant, stance=stance, preference=preference)
     assert new_stance.rate_adjustment == Decimal("0.5") and new_preference.term == 18
     # A term the customer chose is kept.
     chosen = Preference(amount=Decimal("10000"), disbursement_date=date(2026, 1, 1), term=6)
-    assert experiments.variant_apply(variant, stance=stance, preference=chosen)[1].term == 6
+    assert assignment.variant_apply(variant, stance=stance, preference=chosen)[1].term == 6
     control = {**variant, "arm": "control"}
-    assert experiments.variant_apply(control, stance=stance, preference=preference) == (stance, preference)
-    assert experiments.variant_apply(None, stance=stance, preference=preference) == (stance, preference)
+    assert assignment.variant_apply(control, stance=stance, preference=preference) == (stance, preference)
+    assert assignment.variant_apply(None, stance=stance, preference=preference) == (stance, preference)
 
 
 def test_compare_arms_gives_intervals_for_take_up_apr_and_early_delinquency():
