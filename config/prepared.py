@@ -1,6 +1,15 @@
 """ORM queries compiled once per process and database connection, run many times: online scoring,
 the signed-in user with roles on every request, the application wizard's draft, review and
-submission reads (measured: the user with roles 1.0 ms through the ORM, 0.23 ms prepared).
+submission reads. Measured with `bench/bench_prepared.py` (PostgreSQL, Django 5.2): 9-16 % of the
+request mix (sign-in, account, review, submission, online scoring, staff pages), about 1 ms on every
+signed-in request and 5-16 ms each on the review, the submission and the online scoring.
+
+It uses Django's private compiler API (`SQLCompiler.as_sql`, `results_iter`, `klass_info`,
+`get_related_populators`), so it is active only on the Django versions it is tested on
+(`TESTED_DJANGO_VERSIONS`; `tests/test_prepared.py` runs every prepared query of the code against its
+plain-ORM twin) and only while `PREPARED_QUERIES` is not `0` in the environment; otherwise every call
+evaluates the query's queryset through the ORM, with the same results. Add a Django version to
+`TESTED_DJANGO_VERSIONS` only after the test suite passed on it.
 
 Compiling a queryset with several subqueries to SQL costs Django more than PostgreSQL takes to run
 it. A `PreparedQuery` builds its queryset once, with marker values where the per-call parameters
@@ -9,21 +18,25 @@ select_related objects and annotations included), and on each call only swaps th
 call's values and runs the SQL. The rows come back exactly as the queryset would return them:
 the compiler's converters are applied and instances are built by Django's own populators.
 
-Values are passed in their database form (a marker stands for one lookup's parameter); a caller
-prepares them as the lookup would (`connection.ops.prep_for_iexact_query(value)` for `iexact`,
-`connection.ops.adapt_datetimefield_value(value)` for a datetime). A boolean cannot be a marker:
-Django writes a comparison with True or False into the SQL (refused when first compiled). A locking
+Values are passed as the queryset takes them; where the lookup turns a value into another database
+form, `to_db` names the conversion the prepared SQL needs (`connection.ops.prep_for_iexact_query` for
+`iexact`, `connection.ops.adapt_datetimefield_value` for a datetime), applied only on the prepared
+path. The build must give the same rows for every value it is called with (the ORM path calls it
+with the call's values; e.g. an empty value that the SQL compares with NULL must match nothing
+there either). A boolean cannot be a marker: Django writes a comparison with True or False into the SQL (refused when first compiled). A locking
 read (select_for_update) is refused outside a transaction, as the ORM refuses it.
 """
 
 from __future__ import annotations
 
+import os
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import django
 from django.db import connections
 from django.db.models import QuerySet
 from django.db.models.query import get_related_populators
@@ -32,6 +45,19 @@ from django.db.transaction import TransactionManagementError
 
 # A marker for an id parameter: no row has a negative id.
 ID_MARKER = -918_273_645
+
+# (major, minor) versions of Django the prepared path is tested on (tests/test_prepared.py); on any
+# other version every PreparedQuery runs its queryset through the ORM.
+TESTED_DJANGO_VERSIONS = ((5, 2),)
+# PREPARED_QUERIES=0 in the environment turns the prepared path off (the ORM path everywhere).
+ENABLED = os.environ.get("PREPARED_QUERIES", "1") != "0"
+# Every PreparedQuery made (tests/test_prepared.py checks each against its ORM twin).
+REGISTRY: list[PreparedQuery] = []
+
+
+def active() -> bool:
+    """Whether prepared SQL is used (else the ORM): enabled, on a tested Django version."""
+    return ENABLED and tuple(django.VERSION[:2]) in TESTED_DJANGO_VERSIONS
 
 
 def _is_marker(param: Any, marker: Any, connection) -> bool:
@@ -52,12 +78,20 @@ class _Compiled:
 class PreparedQuery:
     """`build(**markers)` returns the queryset; `markers` maps each per-call parameter's name to a
     value that appears nowhere else in the query's parameters (it marks where the call's value goes).
-    Compiled on first use on each connection (the SQL may differ between database vendors)."""
+    Compiled on first use on each connection (the SQL may differ between database vendors).
+    `to_db` maps a parameter's name to `(connection.ops, value) -> database form` (see above)."""
 
-    def __init__(self, build: Callable[..., QuerySet], markers: Mapping[str, Any]) -> None:
+    def __init__(self, build: Callable[..., QuerySet], markers: Mapping[str, Any],
+                 to_db: Mapping[str, Callable[[Any, Any], Any]] | None = None) -> None:
         self._build = build
         self._markers = dict(markers)
+        self._to_db = dict(to_db or {})
         self._compiled: weakref.WeakKeyDictionary[Any, _Compiled] = weakref.WeakKeyDictionary()
+        REGISTRY.append(self)
+
+    def queryset(self, *, using: str = "default", **values: Any) -> QuerySet:
+        """The queryset of these values, as the ORM runs it (the plain-ORM twin of the prepared SQL)."""
+        return self._build(**values).using(using)
 
     def _compile(self, using: str) -> _Compiled:
         connection = connections[using]
@@ -80,9 +114,11 @@ class PreparedQuery:
         if compiled.compiler.query.select_for_update and not connections[using].in_atomic_block:
             raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
         params = list(compiled.params)
+        ops = connections[using].ops
         for name, positions in compiled.slots.items():
+            value = self._to_db[name](ops, values[name]) if name in self._to_db else values[name]
             for i in positions:
-                params[i] = values[name]
+                params[i] = value
         with connections[using].cursor() as cursor:
             cursor.execute(compiled.sql, params)
             rows = cursor.fetchall()
@@ -92,10 +128,14 @@ class PreparedQuery:
 
     def tuples(self, *, using: str = "default", **values: Any) -> list[tuple]:
         """The rows as tuples, in the query's select order (a values_list queryset)."""
+        if not active():
+            return [tuple(row) for row in self.queryset(using=using, **values)]
         return self._rows(using, values)[1]
 
     def instances(self, *, using: str = "default", **values: Any) -> list:
         """The rows as model instances, as iterating the queryset would give them."""
+        if not active():
+            return list(self.queryset(using=using, **values))
         compiled, rows = self._rows(using, values)
         compiler = compiled.compiler
         select, klass_info, annotation_col_map = compiler.select, compiler.klass_info, compiler.annotation_col_map

@@ -20,7 +20,7 @@ from typing import Any
 from cryptography.fernet import InvalidToken
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Count, Max, OuterRef, Q, Subquery, Sum, Value
 from django.utils import timezone
 
@@ -255,24 +255,28 @@ def occupation_peers(occupation: str) -> OccupationPeers:
     return peers
 
 
+_NOTHING = Q(pk__in=[])
 _RECENT_APPLICATIONS = PreparedQuery(
+    # The ORM path is called with None for an empty phone or e-mail: it matches nothing there, as the
+    # prepared SQL's comparison with NULL does.
     lambda since, phone, email: (
         Application.objects.filter(submitted_at__gte=since)
-        .filter(Q(customer__profile__phone=phone) | Q(customer__email__iexact=email)
-                | Q(customer__profile__email__iexact=email))
+        .filter((Q(customer__profile__phone=phone) if phone else _NOTHING)
+                | (Q(customer__email__iexact=email) | Q(customer__profile__email__iexact=email) if email
+                   else _NOTHING))
         .values_list("pk", "customer_id", "customer__profile__phone", "customer__email", "customer__profile__email")
         .distinct()),
     {"since": _MARKER_TIME, "phone": _MARKER_TEXT, "email": _MARKER_OTHER_TEXT},
+    to_db={"since": lambda ops, since: ops.adapt_datetimefield_value(since),
+           "email": lambda ops, email: ops.prep_for_iexact_query(email) if email else None},
 )
 
 
 def _recent_applications(*, since: datetime, phone: str, email: str) -> list[tuple]:
     """(pk, customer id, profile phone, user e-mail, profile e-mail) of the applications submitted
     since `since` whose customer has this phone or (case-insensitively) this e-mail; an empty phone
-    or e-mail matches nothing (NULL in the comparison)."""
-    ops = connection.ops
-    return _RECENT_APPLICATIONS.tuples(since=ops.adapt_datetimefield_value(since), phone=phone or None,
-                                       email=ops.prep_for_iexact_query(email) if email else None)
+    or e-mail matches nothing."""
+    return _RECENT_APPLICATIONS.tuples(since=since, phone=phone or None, email=email or None)
 
 
 def applicant_anomalies(*, application: Application, profile: CustomerProfile | None,
