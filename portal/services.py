@@ -556,7 +556,7 @@ def decline_explanation(application, *, language: str) -> dict:
     if application.state != Application.State.DECLINED:
         return {"reasons": [], "advice": []}
     from installments.models import Decision
-    from installments.origination.decisions import DECLINE_REASON_TEXTS
+    from installments.origination.reasons import DECLINE_REASON_TEXTS
 
     decision = (Decision.objects.filter(application=application, kind=Decision.Kind.DECLINE)
                 .exclude(status=Decision.Status.RETURNED).order_by("-decided_at", "-pk").first())
