@@ -14,7 +14,7 @@ review -30 to -36 %, submission -31 to -37 %, online scoring -20 to -25 % (5-16 
 The mix, through Django's test Client (full request: middleware, sessions, axes, templates):
 - a customer signs in (POST /accounts/login/), loads the account page (/me/), the wizard's review
   step (GET /me/apply/review/) and submits (POST /me/apply/review/);
-- the online scoring of that application (`scoring.online.application_score`, what the task runs
+- the online scoring of that application (`installments.assessment.online.application_score`, what the task runs
   after the submission commits), timed on its own;
 - a loan officer's pages: staff home, the workbench queue, the application, its score page.
 
@@ -87,14 +87,9 @@ from django.test.utils import setup_test_environment  # noqa: E402
 
 PASSWORD = "bench-pass-2026"
 
-try:
-    from scoring import online, policy, registry
-except ImportError:  # the layout before scoring.services was split
-    from scoring import services as online
-    from scoring import services as policy
-    from scoring import services as registry
-
 from config import prepared  # noqa: E402
+from installments.assessment import online, policy  # noqa: E402
+from scoring import registry  # noqa: E402
 
 
 @contextmanager

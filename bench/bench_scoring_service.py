@@ -3,10 +3,10 @@
 Each figure is printed beside its floor in the same run: scikit-learn's `predict_proba` of the very
 same logistic regression on already WOE-encoded rows (no database, no features, no rules).
 
-- online: `scoring.online.application_score` on submitted applications of customers with full
+- online: `installments.assessment.online.application_score` on submitted applications of customers with full
   profiles -- lock, profile summary, features, knock-out rules, scorecard, anomaly checks, the
   stored result, the audited state change. Goal: under 5 ms.
-- batch: `scoring.rescoring.book_rescore` over a book of stored results -- read the feature
+- batch: `installments.assessment.rescoring.book_rescore` over a book of stored results -- read the feature
   snapshots, validate, score, points and reason codes vectorised -- without and with writing the
   open applications' results back. Goal: >= 50,000 applicants per second for the scoring.
 
@@ -84,8 +84,9 @@ def setup_book(n_customers: int):
     from customers.models import StatementSummary, User
     from customers.national_id import make_resident_id
     from customers.services import finance_line_add, profile_create
+    from installments.assessment import policy
     from installments.models import LoanProduct, PriceTier
-    from scoring import policy, registry
+    from scoring import registry
     from scoring.german_credit import SOURCE, load_german_credit
 
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -157,7 +158,7 @@ def bench_online(product, customers, n_applications: int, card, profile: bool = 
 
     import pandas as pd
 
-    from scoring import online
+    from installments.assessment import online
     from scoring.features import validate_frame
     from scoring.models import ScoreResult
 
@@ -238,8 +239,8 @@ def bench_batch(version, product, customers, features, book_rows: int, card) -> 
     import pandas as pd
     from django.utils import timezone
 
+    from installments.assessment import rescoring
     from installments.models import Application
-    from scoring import rescoring
     from scoring.features import validate_frame
     from scoring.models import ScoreResult
 

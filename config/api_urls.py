@@ -6,7 +6,7 @@ from rest_framework.authtoken.views import obtain_auth_token
 urlpatterns = [
     path("auth/token/", obtain_auth_token, name="api-token"),
     path("", include("customers.api_urls")),
-    path("", include("scoring.api_urls")),
+    path("", include("installments.assessment.api_urls")),
     path("", include("installments.api_urls")),
     path("", include("collections_app.api_urls")),
 ]

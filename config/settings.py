@@ -220,6 +220,8 @@ CELERY_TASK_ROUTES = {
     "customers.tasks.*": {"queue": "default"},
 }
 CELERY_TASK_QUEUES_ALL = ["default", "scoring", "notifications", "batch"]
+# Task modules besides each app's tasks.py (found by autodiscovery).
+CELERY_IMPORTS = ("installments.assessment.tasks",)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

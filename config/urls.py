@@ -17,7 +17,7 @@ urlpatterns = [
     path("", include("customers.urls")),
     path("me/", include("portal.urls")),
     path("staff/", include("installments.workbench.urls")),
-    path("scoring/", include("scoring.urls")),
+    path("scoring/", include("installments.assessment.urls")),
     path("plans/", include("installments.urls")),
     path("servicing/", include("collections_app.urls")),
     path("manager/", include("installments.analytics.urls")),

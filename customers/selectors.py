@@ -140,7 +140,7 @@ def _profile_with_evidence(user_id: int) -> QuerySet[CustomerProfile]:
 @dataclass(frozen=True)
 class ProfileLines:
     """A profile's declared finance lines as plain values: what the financial position and scoring
-    read of them (scoring reads them in one query with other rows, `scoring.online`)."""
+    read of them (scoring reads them in one query with other rows, `installments.assessment.online`)."""
 
     incomes: tuple[Decimal, ...] = ()  # monthly amounts
     expenses: tuple[Decimal, ...] = ()  # monthly amounts

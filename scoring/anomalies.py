@@ -1,8 +1,8 @@
 """Anomaly flags for officers (pure: no Django import). A flag never declines an application.
 
-`scoring.policy` gathers the evidence from the database and calls these checks; each returns
+`installments.assessment.policy` gathers the evidence from the database and calls these checks; each returns
 an `AnomalyFlag` or None. Thresholds (`AnomalyThresholds`) come from settings
-(`SCORING_ANOMALY_*`, see `scoring.policy.anomaly_thresholds`):
+(`SCORING_ANOMALY_*`, see `installments.assessment.policy.anomaly_thresholds`):
 
 - same_id_different_names: one ID number (by its keyed hash) appears under more than one name
   (compared case- and space-insensitively) across our applications.

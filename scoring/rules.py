@@ -2,7 +2,7 @@
 
 A rule is a kind (what is checked), a threshold and whether a hit declines the application
 (`knock_out`) or only refers it to an officer. The risk team edits the rules in the admin
-(`scoring.models.PolicyRule`); `scoring.policy` gathers the applicant's facts and `scoring.online`
+(`scoring.models.PolicyRule`); `installments.assessment.policy` gathers the applicant's facts and `installments.assessment.online`
 calls `evaluate_rules`. Every hit is recorded on the score result with the rule's name.
 
 Facts (`ApplicantFacts`), all optional; what a missing fact means is stated per kind:

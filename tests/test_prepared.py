@@ -15,9 +15,9 @@ from rest_framework.authtoken.models import Token
 
 import customers.backends
 import customers.selectors
+import installments.assessment.online
+import installments.assessment.policy
 import portal.services
-import scoring.online
-import scoring.policy
 from config import prepared
 from config.prepared import ID_MARKER, PreparedQuery
 from customers import services as customer_services
@@ -35,7 +35,7 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db
 
 # The modules whose prepared queries the code runs.
-MODULES = (customers.backends, customers.selectors, portal.services, scoring.online, scoring.policy)
+MODULES = (customers.backends, customers.selectors, portal.services, installments.assessment.online, installments.assessment.policy)
 
 
 def test_each_call_runs_with_its_own_parameters_and_returns_what_the_orm_returns():
@@ -186,14 +186,14 @@ def _calls(w) -> dict[str, list[dict]]:
         "portal.services._open_draft_alone": by_user,
         "portal.services._open_draft_locked": [{"pk": w["draft"].pk}, {"pk": -1}],
         "portal.services._application_locked": [{"pk": w["draft"].application_id}, {"pk": -1}],
-        "scoring.online._APPLICATION_TO_SCORE": [{"application_id": w["submitted"].pk}, {"application_id": -1}],
-        "scoring.online._LINES_AND_TIERS": [{"profile_id": profile.pk, "product_id": w["product"].pk},
+        "installments.assessment.online._APPLICATION_TO_SCORE": [{"application_id": w["submitted"].pk}, {"application_id": -1}],
+        "installments.assessment.online._LINES_AND_TIERS": [{"profile_id": profile.pk, "product_id": w["product"].pk},
                                             {"profile_id": None, "product_id": w["product"].pk},
                                             {"profile_id": -1, "product_id": -1}],
-        "scoring.policy._IDENTITY_ROWS": [{"id_number_hash": profile.id_number_hash,
+        "installments.assessment.policy._IDENTITY_ROWS": [{"id_number_hash": profile.id_number_hash,
                                            "application_id": w["submitted"].pk},
                                           {"id_number_hash": "no-such-hash", "application_id": -1}],
-        "scoring.policy._RECENT_APPLICATIONS": [
+        "installments.assessment.policy._RECENT_APPLICATIONS": [
             {"since": since, "phone": profile.phone, "email": customer.email.upper()},
             {"since": since, "phone": profile.phone, "email": None},
             {"since": since, "phone": None, "email": customer.email},

@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from config.celery import enqueue
 from config.errors import DomainError
 from customers.audit import audit_record, transition
 from customers.roles import Role
@@ -35,6 +36,9 @@ from installments.models import Application, CreditPolicy, LoanProduct, Offer
 from installments.origination import experiments, selectors
 
 logger = logging.getLogger(__name__)
+
+# The credit assessment of a submitted application (installments.assessment.tasks), queued by name.
+SCORE_TASK = "scoring.tasks.score_application"
 
 EDITABLE_FIELDS = (
     "product", "amount", "term_months", "purpose", "preferred_method", "target_monthly_payment",
@@ -142,10 +146,8 @@ def application_submit(*, application: Application, by, locked: bool = False) ->
 
 def enqueue_scoring(*, application_id: int) -> bool:
     """Queue the scoring task; returns False (and logs) when the broker cannot take it right now."""
-    from scoring.tasks import score_application
-
     try:
-        score_application.apply_async(args=[application_id], retry=False)
+        enqueue(SCORE_TASK, args=[application_id], retry=False)
     except Exception:  # broker down: the periodic sweep will score it later
         logger.warning("Scoring could not be queued for application %s; the sweep will retry.", application_id)
         return False

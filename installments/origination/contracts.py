@@ -29,6 +29,7 @@ from customers.models import CustomerProfile
 from installments.engine.offers import METHOD_NAMES
 from installments.hooks import DEFAULT_ALLOCATION_ORDER, servicing_terms
 from installments.models import Application, Contract, Offer
+from installments.origination.selectors import DECIDE_ROLES, effective_approval
 
 State = Application.State
 
@@ -154,8 +155,6 @@ def contract_generate(*, application: Application, by, offer: Offer | None = Non
 
     Staff who decide (or the system, by=None) generate; refused once a version is accepted or
     unless the application is approved. Audited (`contract.generate`)."""
-    from installments.origination.decisions import DECIDE_ROLES, effective_approval
-
     if by is not None and not by.has_role(*DECIDE_ROLES):
         raise PermissionDenied
     with transaction.atomic():

@@ -50,11 +50,12 @@ from installments.engine.offers import METHOD_NAMES, CustomerFinances, offer_ter
 from installments.engine.schedules import schedule_to_dict
 from installments.models import Application, Decision, DecisionPolicy, DocumentRequest, Offer
 from installments.origination import notices, selectors
+from installments.origination.contracts import contract_generate
 from installments.origination.reasons import DECLINE_REASON_TEXTS, DeclineReason
+from installments.origination.selectors import DECIDE_ROLES
 
 State = Application.State
 
-DECIDE_ROLES = (Role.LOAN_OFFICER, Role.APPROVER, Role.ADMIN)
 CONFIRM_ROLES = (Role.APPROVER,)
 ASSIGN_ROLES = (Role.LOAN_OFFICER, Role.APPROVER, Role.MANAGER, Role.ADMIN)
 ASSIGNABLE_ROLES = (Role.LOAN_OFFICER, Role.APPROVER)
@@ -143,13 +144,6 @@ def pending_decision(application: Application) -> Decision | None:
 
 def chosen_offer(application: Application) -> Offer | None:
     return Offer.objects.filter(application=application, chosen_at__isnull=False).first()
-
-
-def effective_approval(application: Application) -> Decision | None:
-    """The approval or counter-offer in effect (final or confirmed), latest first."""
-    return (Decision.objects.filter(application=application, kind__in=(Decision.Kind.APPROVE, Decision.Kind.COUNTER_OFFER),
-                                    status__in=(Decision.Status.FINAL, Decision.Status.CONFIRMED))
-            .select_related("offer").order_by("-decided_at", "-pk").first())
 
 
 def document_requests_open_for_customer(user):
@@ -319,8 +313,6 @@ def _record(*, application: Application, kind: str, by, offer: Offer | None, rec
 
 def _take_effect(decision: Decision, *, application: Application, by) -> None:
     """Apply a final or confirmed decision: approved (with contract v1) or declined."""
-    from installments.origination.contracts import contract_generate
-
     data = {"decision": decision.pk, "kind": decision.kind}
     if decision.kind == Decision.Kind.DECLINE:
         _transition(application, to=State.DECLINED, by=by, reason="declined: " + ", ".join(decision.reason_codes),

@@ -6,10 +6,13 @@ from decimal import Decimal
 from django.db.models import F, Prefetch, Q, QuerySet
 from django.utils import timezone
 
+from customers.roles import Role
 from installments.engine.offers import CreditStance, ProductTerms, Tier
-from installments.models import Application, CreditPolicy, LoanProduct, Offer, PriceTier
+from installments.models import Application, CreditPolicy, Decision, LoanProduct, Offer, PriceTier
 
 # The grade the public calculator prices at by default ("rates from ... for a typical customer").
+# Who takes a first decision on an application (and generates its contract); see decisions.
+DECIDE_ROLES = (Role.LOAN_OFFICER, Role.APPROVER, Role.ADMIN)
 PUBLIC_GRADE = "C"
 
 
@@ -141,3 +144,10 @@ def application_for_user(user, pk: int) -> Application | None:
 def applications_with_offers_for_customer(user) -> QuerySet[Application]:
     return (Application.objects.filter(customer=user).filter(Q(offers__isnull=False))
             .select_related("product").distinct().order_by("-created_at", "-pk"))
+
+
+def effective_approval(application: Application) -> Decision | None:
+    """The approval or counter-offer in effect (final or confirmed), latest first."""
+    return (Decision.objects.filter(application=application, kind__in=(Decision.Kind.APPROVE, Decision.Kind.COUNTER_OFFER),
+                                    status__in=(Decision.Status.FINAL, Decision.Status.CONFIRMED))
+            .select_related("offer").order_by("-decided_at", "-pk").first())

@@ -9,9 +9,9 @@ from django.utils import timezone
 from config.errors import DomainError
 from customers.models import AuditEvent
 from customers.roles import Role
+from installments.analytics import services as dashboard_services
 from installments.engine.offers import CreditStance, CustomerFinances, Preference, offers_build
 from installments.models import Application, Experiment, ExperimentAssignment
-from installments.analytics import services as dashboard_services
 from installments.origination import experiments, selectors
 from tests.collections_app.factories import contract_accepted, customer_make
 from tests.factories import WorkbenchProductFactory

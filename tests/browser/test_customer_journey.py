@@ -61,7 +61,8 @@ def lending_setup(transactional_db, trained_scorecard):
 
     from django.apps import apps
 
-    from scoring import policy, registry
+    from installments.assessment import policy
+    from scoring import registry
 
     # Rows the migrations seed are gone after an earlier transactional test's flush: seed them again.
     import_module("customers.migrations.0004_spending_rules").seed_rules(apps, None)

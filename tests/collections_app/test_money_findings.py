@@ -13,9 +13,9 @@ from collections_app.models import ChargeWaiver, CollectionCase, Payment, Servic
 from collections_app.servicing import changes, intents, payments, policy, quotes, requests
 from collections_app.servicing.bank_import import payments_import_csv
 from config.errors import DomainError
+from installments.assessment.book import book_outcomes
 from installments.models import Installment
 from installments.origination.contracts import contract_disclosure, contract_render_html
-from scoring.training import book_outcomes
 from tests.collections_app.factories import days_ago, plan_active, product_make
 
 D = Decimal

@@ -9,9 +9,10 @@ from django.core.cache import cache
 
 from customers.models import StatementSummary
 from customers.services import finance_line_add
+from installments.assessment import online
 from installments.models import Application, LoanProduct, PriceTier
 from installments.origination.applications import application_create, application_transition
-from scoring import online, registry
+from scoring import registry
 from scoring.german_credit import SOURCE, load_german_credit
 from scoring.models import DEFAULT_GRADE_MAX_PDS, GRADE_LABELS
 from scoring.scorecard import GradeBands, ScalingSpec, train_scorecard

@@ -5,7 +5,8 @@ from django.urls import reverse
 
 from customers.models import AuditEvent
 from customers.roles import Role
-from scoring import monitoring, online, policy, registry
+from installments.assessment import monitoring, online, policy
+from scoring import registry
 from scoring.models import MonitoringSnapshot, ScoringModelVersion
 
 

@@ -6,8 +6,8 @@ from decimal import Decimal
 import pytest
 
 from config.errors import DomainError
+from installments.assessment import applicant
 from installments.models import Offer
-from scoring import applicant
 from scoring.features import FEATURE_NAMES, PROTECTED_ATTRIBUTES, validate_frame
 from tests.scoring.conftest import add_statement
 

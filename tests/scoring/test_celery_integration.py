@@ -11,10 +11,10 @@ from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from config.celery import app as celery_app
+from installments.assessment.tasks import score_application, score_pending_applications
 from installments.models import Application
 from installments.origination.applications import application_submit
 from scoring.models import ScoreResult
-from scoring.tasks import score_application, score_pending_applications
 from tests.conftest import requires_redis
 
 pytestmark = pytest.mark.integration

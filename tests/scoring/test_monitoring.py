@@ -10,10 +10,11 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
+from installments.assessment import book, monitoring
+from installments.assessment.selectors import fairness_report
 from installments.models import Application, Contract, Installment, Offer, Plan, ScheduleVersion
-from scoring import monitoring, registry, training
+from scoring import registry
 from scoring.models import MonitoringSnapshot, ScoreResult, ScoringModelVersion
-from scoring.selectors import fairness_report
 from tests.factories import CustomerProfileFactory, UserFactory, resident_id
 
 
@@ -84,7 +85,7 @@ def test_the_command_and_the_beat_task_record_snapshots(model_version, card, ger
     out = StringIO()
     call_command("scoring_monitor", stdout=out)
     assert "50 applications" in out.getvalue() and "score" in out.getvalue()
-    from scoring.tasks import record_monitoring_snapshot
+    from installments.assessment.tasks import record_monitoring_snapshot
 
     result = record_monitoring_snapshot.apply().get()
     yesterday = timezone.localdate() - timedelta(days=1)
@@ -155,7 +156,7 @@ def test_book_outcomes_count_30_days_late_within_12_months(db, customer, product
         application = Application.objects.create(customer=customer, product=product, amount=Decimal("9000"))
         plans.append(make_plan(application, disbursed=disbursed, days_late=late, paid_late_days=paid_late,
                                booked_late_days=booked))
-    outcomes = training.book_outcomes([{"pk": p.pk, "disbursement_date": p.disbursement_date} for p in plans])
+    outcomes = book.book_outcomes([{"pk": p.pk, "disbursement_date": p.disbursement_date} for p in plans])
     assert [outcomes[p.pk] for p in plans] == [0, 1, 1, 0, 0]
 
 
@@ -170,6 +171,6 @@ def test_retraining_from_the_book_uses_stored_features_and_outcomes(model_versio
     call_command("train_scoring_model", "--from-book", "--label", "own-book", stdout=out)
     version = ScoringModelVersion.objects.get(label="own-book")
     assert version.training_rows == 300
-    assert version.target_definition == training.BOOK_TARGET_DEFINITION
+    assert version.target_definition == book.BOOK_TARGET_DEFINITION
     assert version.bad_rate == pytest.approx(float(y.loc[sample.index].mean()))
     assert version.source.startswith("Own book: 300 plans")

@@ -6,8 +6,9 @@ import pandas as pd
 import pytest
 from django.core.management import CommandError, call_command
 
+from installments.assessment import online, rescoring
 from installments.models import Application
-from scoring import online, registry, rescoring
+from scoring import registry
 from scoring.features import validate_frame
 from scoring.models import ScoreResult
 

@@ -18,8 +18,9 @@ from django.utils import timezone
 import installments.origination.applications as installment_services
 from config.errors import DomainError
 from customers.models import CustomerProfile
+from installments.assessment import applicant, online, policy
 from installments.models import Application, Offer, Plan, PriceTier
-from scoring import anomalies, applicant, online, policy, registry, rules
+from scoring import anomalies, registry, rules
 from scoring.models import PolicyRule, ScoreResult
 from tests.factories import UserFactory
 from tests.scoring.conftest import TIER_RATES, add_statement

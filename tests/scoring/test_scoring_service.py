@@ -13,8 +13,9 @@ from config.errors import DomainError
 from customers.audit import audit_record  # noqa: F401 - imported for the audit trail checks below
 from customers.models import AuditEvent
 from customers.services import profile_repayment_record_update
+from installments.assessment import online, policy, selectors
 from installments.models import Application
-from scoring import online, policy, registry, rules, selectors
+from scoring import registry, rules
 from scoring.models import PolicyRule, ScoreResult, ScoringModelVersion
 from scoring.scorecard import Scorecard
 from tests.factories import UserFactory
@@ -212,7 +213,7 @@ def test_the_sweep_scores_applications_left_in_submitted(model_version, good_cus
 
 
 def test_the_sweep_task_runs_eagerly_too(model_version, good_customer, make_application):
-    from scoring.tasks import score_application, score_pending_applications
+    from installments.assessment.tasks import score_application, score_pending_applications
 
     stuck = make_application(good_customer)
     Application.objects.filter(pk=stuck.pk).update(updated_at=timezone.now() - timedelta(minutes=5))

@@ -109,7 +109,7 @@ def test_retraining_from_the_book_without_history_says_so(db):
 
 
 def test_seed_demo_trains_activates_and_adds_default_rules_once(db):
-    from scoring.demo import seed_demo
+    from installments.assessment.demo import seed_demo
 
     out = StringIO()
     seed_demo(stdout=out)

@@ -22,7 +22,7 @@ DEMO_USERS = [
     ("manager@example.com", "Liu Yang (manager)", Role.MANAGER),
     ("admin@example.com", "Admin", Role.ADMIN),
 ]
-AREA_SEEDERS = ["customers.demo", "installments.demo", "scoring.demo", "collections_app.demo"]
+AREA_SEEDERS = ["customers.demo", "installments.demo", "installments.assessment.demo", "collections_app.demo"]
 
 
 def ensure_demo_users() -> list[User]:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from scoring import views
+from installments.assessment import views
 
 urlpatterns = [
     path("monitoring/", views.monitoring, name="scoring_monitoring"),

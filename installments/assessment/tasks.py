@@ -1,5 +1,7 @@
-"""Celery tasks of scoring (queue `scoring`, see CELERY_TASK_ROUTES): thin wrappers around the
-verbs of `scoring.online` and `scoring.monitoring`.
+"""Celery tasks of the credit assessment (queue `scoring`, see CELERY_TASK_ROUTES): thin wrappers
+around the verbs of `installments.assessment.online` and `installments.assessment.monitoring`.
+Imported by the worker through CELERY_IMPORTS. Their names stay `scoring.tasks.*`: the beat rows
+(scoring migration 0002) and the queue route use them, and origination queues the scoring by name.
 
 They take ids, are idempotent (scoring twice returns the stored result) and are acknowledged late,
 so a worker lost mid-task leaves the message to be redelivered. Database and broker hiccups are
@@ -16,7 +18,7 @@ from django.utils import timezone
 
 from config.celery import RetryingTask
 from config.errors import DomainError
-from scoring import monitoring, online
+from installments.assessment import monitoring, online
 
 logger = logging.getLogger(__name__)
 

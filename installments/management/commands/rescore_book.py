@@ -10,7 +10,7 @@ the decision -- is never changed. Prints the scoring rate in rows per second.
 from django.core.management.base import BaseCommand, CommandError
 
 from config.errors import DomainError
-from scoring import rescoring
+from installments.assessment import rescoring
 
 
 class Command(BaseCommand):

@@ -5,9 +5,9 @@ so each gets the same validation, audit record and transaction:
     1. lock the application; only a `submitted` one is scored (a result that exists already is
        returned as it is: scoring twice never creates two results);
     2. features from the customer profile, the latest bank-statement summary and the application
-       (`scoring.applicant.applicant_features`; the same schema as training, protected attributes
+       (`installments.assessment.applicant.applicant_features`; the same schema as training, protected attributes
        never included);
-    3. knock-out / policy rules (`scoring.policy`, `scoring.rules`), the active scorecard
+    3. knock-out / policy rules (`installments.assessment.policy`, `scoring.rules`), the active scorecard
        (`scoring.registry`), anomaly flags;
     4. store one `ScoreResult`, move the application to `scored` (or `declined` with the reason
        "knock-out: <rule>"), then let installments generate offers -- all in one transaction.
@@ -45,11 +45,9 @@ from customers.audit import audit_record
 from customers.models import AssetLine, CustomerProfile, DebtLine, ExpenseLine, IncomeLine, StatementSummary, User
 from customers.pii import search_hash
 from customers.selectors import ProfileLines
-from installments.models import Application, Offer, PriceTier
-from scoring import anomalies, policy, registry, rules
-from scoring.applicant import applicant_features, applicant_summary, requested_plan
-from scoring.models import ScoreResult, ScoringModelVersion
-from scoring.policy import (
+from installments.assessment import policy
+from installments.assessment.applicant import applicant_features, applicant_summary, requested_plan
+from installments.assessment.policy import (
     _MARKER_ID,
     _MARKER_OTHER_ID,
     _live_plans,
@@ -59,6 +57,10 @@ from scoring.policy import (
     identity_history,
     policy_rules_in_force,
 )
+from installments.models import Application, Offer, PriceTier
+from installments.origination.applications import application_offers_generate, application_transition
+from scoring import anomalies, registry, rules
+from scoring.models import ScoreResult, ScoringModelVersion
 from scoring.registry import _model_loaded, _no_active_model
 
 logger = logging.getLogger(__name__)
@@ -89,17 +91,12 @@ def _previous(result: ScoreResult) -> dict:
 
 
 def _generate_offers(application: Application) -> None:
-    """Let installments generate the personalised offers, when that verb exists. A business refusal
-    (DomainError, e.g. nothing affordable) leaves the application scored and is recorded; any other
-    error rolls the whole scoring back so the task or the sweep retries it."""
-    import installments.origination.applications as installment_services
-
-    generate = getattr(installment_services, "application_offers_generate", None)
-    if generate is None:
-        return
+    """Let origination generate the personalised offers. A business refusal (DomainError, e.g.
+    nothing affordable) leaves the application scored and is recorded; any other error rolls the
+    whole scoring back so the task or the sweep retries it."""
     try:
         with transaction.atomic():
-            generate(application=application)
+            application_offers_generate(application=application)
     except DomainError as error:
         logger.info("No offers for application %s: %s", application.pk, error.message)
         audit_record(actor=None, action="scoring.offers_not_generated", target=application, reason=error.message)
@@ -226,8 +223,6 @@ def application_score(*, application_id: int) -> ScoreResult:
     Raises DomainError when the application does not exist, is not submitted, no model is
     active or its data does not fit the feature schema; nothing is changed then.
     """
-    from installments.origination.applications import application_transition
-
     started = time.perf_counter()
     with transaction.atomic():
         application = _application_to_score(application_id)
@@ -341,7 +336,7 @@ def applications_score_pending(*, older_than: timedelta = PENDING_AFTER, limit: 
 
 def process_caches_clear() -> None:
     """Forget this process's copies of the model versions (`scoring.registry`), the policy rules and
-    the occupation peers (`scoring.policy`), which online scoring reads (tests; a process that must
+    the occupation peers (`installments.assessment.policy`), which online scoring reads (tests; a process that must
     see a change at once). The shared cache is not touched."""
     registry._LOADED_MODELS.clear()
     policy._POLICY_RULES = None

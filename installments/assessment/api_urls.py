@@ -1,6 +1,6 @@
 from django.urls import path
 
-from scoring import api
+from installments.assessment import api
 
 urlpatterns = [
     path("applications/<int:pk>/score/", api.ApplicationScoreApi.as_view(), name="api-application-score"),

@@ -29,9 +29,9 @@ from customers import national_id
 from customers.audit import audit_record
 from customers.models import CustomerProfile, IncomeLine, User
 from customers.pii import decrypt
+from installments.assessment.applicant import _LOOK_UP, RequestedPlan
 from installments.models import Application, Plan
 from scoring import anomalies, rules
-from scoring.applicant import _LOOK_UP, RequestedPlan
 from scoring.models import PolicyRule, ScoreResult
 
 DEFAULT_POLICY_RULES = (
@@ -67,7 +67,7 @@ _POLICY_RULES: _PolicyRulesCopy | None = None
 
 def _policy_rules_stamp_subqueries() -> dict[str, Subquery]:
     """The stamp as two scalar subqueries, to be read with another query
-    (`scoring.online.application_score`)."""
+    (`installments.assessment.online.application_score`)."""
     every_rule = PolicyRule.objects.order_by().values(every_rule=Value(1))  # one group: the whole table
     return {
         "scoring_policy_rules_count": Subquery(every_rule.annotate(n=Count("pk")).values("n")),
@@ -135,7 +135,7 @@ class IdentityHistory:
     other_customer: bool = False
 
 
-# Markers of the prepared queries' per-call parameters (here and in `scoring.online`): values no real
+# Markers of the prepared queries' per-call parameters (here and in `installments.assessment.online`): values no real
 # parameter takes.
 _MARKER_ID = -7_000_000_001
 _MARKER_OTHER_ID = -7_000_000_002

@@ -14,6 +14,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from config.errors import DomainError
 from customers.models import User
+from installments.assessment import book
 from scoring import registry, training
 from scoring.german_credit import SOURCE, TARGET_NAME, load_german_credit
 
@@ -48,8 +49,8 @@ class Command(BaseCommand):
                 features, target = load_german_credit()
                 source, definition = SOURCE, f"{TARGET_NAME}: creditability 'bad' in the source data"
             elif options["from_book"]:
-                features, target, source = training.training_data_from_book()
-                definition = training.BOOK_TARGET_DEFINITION
+                features, target, source = book.training_data_from_book()
+                definition = book.BOOK_TARGET_DEFINITION
             else:
                 if not options["target"]:
                     raise CommandError("--target: name the target column of the CSV file")

@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from config.errors import DomainError
-from scoring import monitoring
+from installments.assessment import monitoring
 
 
 class Command(BaseCommand):

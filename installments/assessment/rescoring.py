@@ -13,10 +13,10 @@ import pandas as pd
 from django.db import transaction
 from django.utils import timezone
 
+from installments.assessment.online import _pd_decimal, _reason_dicts
 from installments.models import Application
 from scoring.features import validate_frame
 from scoring.models import ScoreResult
-from scoring.online import _pd_decimal, _reason_dicts
 from scoring.registry import active_model
 from scoring.scorecard import MAX_REASON_CODES, Scorecard, _reason_code
 

@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from customers.permissions import HasRole
-from scoring import selectors
+from installments.assessment import selectors
 
 CanSeeScores = HasRole(*selectors.SCORE_VIEW_ROLES)
 

@@ -114,7 +114,7 @@ def fairness_report(*, since: date | None = None, until: date | None = None) -> 
     A group is flagged when its approval rate is below 4/5 of the best group's. Sex is read from
     the profile for this report only; it is never a scoring input.
     """
-    from scoring.training import book_outcomes
+    from installments.assessment.book import book_outcomes
 
     decided = Application.objects.filter(state__in=[*APPROVED_STATES, *DECLINED_STATES])
     tz = timezone.get_current_timezone()

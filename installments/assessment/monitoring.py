@@ -75,7 +75,7 @@ def monitoring_snapshot_record(*, period_start: date | None = None, period_end: 
     (default: the active one): PSI of the score and of each characteristic against the training
     sample, the score and grade distributions and the fairness report. Re-running a period
     replaces its snapshot."""
-    from scoring.selectors import fairness_report
+    from installments.assessment.selectors import fairness_report
 
     today = timezone.localdate()
     period_end = period_end or today

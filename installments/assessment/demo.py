@@ -7,8 +7,9 @@ from datetime import timedelta
 from decimal import Decimal
 
 from customers.models import CustomerProfile
+from installments.assessment import applicant, monitoring, online, policy
 from installments.models import Application, LoanProduct
-from scoring import applicant, monitoring, online, policy, registry
+from scoring import registry
 from scoring.german_credit import SOURCE, TARGET_NAME, load_german_credit
 from scoring.models import ScoreResult, ScoringModelVersion
 

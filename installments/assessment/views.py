@@ -13,9 +13,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from config.errors import DomainError
 from customers.permissions import role_required
-from scoring import selectors
+from installments.assessment import selectors
+from installments.assessment.monitoring import monitoring_snapshot_record
 from scoring.features import FEATURES_BY_NAME
-from scoring.monitoring import monitoring_snapshot_record
 
 STATUS_CLASSES = {"stable": "success", "watch": "warning", "act": "danger"}
 
