@@ -222,14 +222,13 @@ def test_the_sweep_task_runs_eagerly_too(model_version, good_customer, make_appl
     assert score_application.apply(args=[123456]).get() is None
 
 
-def test_offers_are_generated_after_scoring_when_installments_provides_it(model_version, good_customer,
-                                                                           make_application, monkeypatch):
+def test_offers_are_generated_after_scoring(model_version, good_customer, make_application, monkeypatch):
     seen = []
 
     def generate(*, application):
         seen.append((application.pk, application.state, ScoreResult.objects.filter(application=application).exists()))
 
-    monkeypatch.setattr(installment_services, "application_offers_generate", generate, raising=False)
+    monkeypatch.setattr(online, "application_offers_generate", generate)
     application = make_application(good_customer)
     online.application_score(application_id=application.pk)
     assert seen == [(application.pk, Application.State.SCORED, True)]
@@ -240,7 +239,7 @@ def test_an_offer_refusal_leaves_the_application_scored(model_version, good_cust
     def generate(*, application):
         raise DomainError("Nothing affordable.")
 
-    monkeypatch.setattr(installment_services, "application_offers_generate", generate, raising=False)
+    monkeypatch.setattr(online, "application_offers_generate", generate)
     application = make_application(good_customer)
     online.application_score(application_id=application.pk)
     application.refresh_from_db()
