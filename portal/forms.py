@@ -11,8 +11,12 @@ from django import forms
 from django.urls import reverse_lazy
 from django.utils.translation import gettext_lazy as _
 
+from collections_app.models import Payment
 from customers.forms import LINE_FORMS, BackgroundForm, DocumentUploadForm, IdentityForm, StatementUploadForm
 from customers.models import CONSENT_TEXTS, ConsentKind, DocumentKind, SatisfactionMoment
+from installments.forms import METHOD_LABELS
+from installments.models import Application
+from installments.origination.selectors import product_list_public
 from portal.services import EMPLOYED_TYPES, REQUIRED_BACKGROUND
 
 MONTHS = [(m, name) for m, name in enumerate(
@@ -184,10 +188,6 @@ class RequestForm(AccessibleFormMixin, forms.Form):
         help_text=_("For seasonal income: we can offer lower payments in these months."))
 
     def __init__(self, *args, **kwargs):
-        from installments.forms import METHOD_LABELS
-        from installments.models import Application
-        from installments.origination.selectors import product_list_public
-
         super().__init__(*args, **kwargs)
         self.fields["product"].queryset = product_list_public()
         self.fields["purpose"].choices = Application.Purpose.choices
@@ -322,7 +322,6 @@ class CheckoutForm(AccessibleFormMixin, forms.Form):
     def __init__(self, *args, **kwargs):
         import uuid
 
-        from collections_app.models import Payment
 
         super().__init__(*args, **kwargs)
         self.fields["overpayment"].choices = Payment.Overpayment.choices

@@ -25,6 +25,8 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from collections_app.models import ServicingRequest
+from collections_app.servicing.requests import request_create
 from config.errors import DomainError
 from config.prepared import ID_MARKER, PreparedQuery
 from customers import selectors
@@ -43,6 +45,16 @@ from customers.models import (
     User,
 )
 from customers.selectors import READ_HERE
+from installments.engine.offers import LABELS, METHOD_NAMES
+from installments.models import Application, ApplicationNotice, Contract, Decision, Offer, Plan
+from installments.origination.applications import (
+    application_create,
+    application_submit,
+    application_transition,
+    application_update,
+)
+from installments.origination.reasons import DECLINE_REASON_TEXTS
+from scoring.models import ScoreResult
 
 # --- The application wizard -----------------------------------------------------------------------
 
@@ -82,8 +94,6 @@ def _open_drafts(user_id: int, *, with_application: bool = True):
 
 
 def _application_locked_query(pk: int):
-    from installments.models import Application
-
     return Application.objects.filter(pk=pk).select_for_update().order_by()[:1]
 
 
@@ -162,8 +172,6 @@ def draft_kept_input(draft: ApplicationDraft, step: str) -> dict[str, list[str]]
 def draft_request_save(*, draft: ApplicationDraft, by: User, product, amount: Decimal, **fields):
     """Create the draft's application, or change it, from the request step (installments' services
     validate the amount and term against the product). Returns the application."""
-    from installments.origination.applications import application_create, application_update
-
     if draft.application_id is None:
         with transaction.atomic():
             application = application_create(customer=by, product=product, amount=amount, by=by, **fields)
@@ -175,9 +183,6 @@ def draft_request_save(*, draft: ApplicationDraft, by: User, product, amount: De
 
 def draft_discard(*, draft: ApplicationDraft, by: User) -> None:
     """The customer abandons the draft; its application (if any) is withdrawn, recorded."""
-    from installments.models import Application
-    from installments.origination.applications import application_transition
-
     if draft.user_id != by.pk:
         raise PermissionDenied
     with transaction.atomic():
@@ -276,9 +281,6 @@ def draft_submit(*, draft: ApplicationDraft, by: User, profile: CustomerProfile 
     The draft and then its application are locked, the profile read with what the check needs beyond
     it in one query (selectors.profile_for_submission) unless the caller passes the `profile` it has
     read (incomes, expenses and documents prefetched)."""
-    from installments.models import Application
-    from installments.origination.applications import application_submit
-
     if draft.user_id != by.pk:
         raise PermissionDenied
     with transaction.atomic():
@@ -308,16 +310,12 @@ def _contract_accepted(application) -> bool:
 
 
 def _paid_off_plan(application):
-    from installments.models import Plan
-
     return Plan.objects.filter(application=application, state=Plan.State.PAID_OFF).first()
 
 
 def satisfaction_due(user: User) -> list[dict]:
     """The moments the customer may rate now and has not: after each accepted contract and after
     each paid-off plan. Each item: application, moment, plan (or None)."""
-    from installments.models import Application, Plan
-
     rated = set(SatisfactionRating.objects.filter(user=user).values_list("application_id", "moment"))
     due = []
     accepted = (Application.objects.filter(customer=user, contracts__accepted_at__isnull=False)
@@ -373,9 +371,6 @@ def satisfaction_record(*, user: User, application, moment: str, rating: int, co
 def hardship_request(*, plan, by, months: int, reason: str):
     """The customer asks for hardship restructuring: the balance re-spread over `months` more
     months, for staff to decide (collections_app.servicing.requests.request_create, kind re-installment)."""
-    from collections_app.models import ServicingRequest
-    from collections_app.servicing.requests import request_create
-
     if plan.customer_id != getattr(by, "pk", None):
         raise PermissionDenied
     return request_create(plan=plan, kind=ServicingRequest.Kind.REINSTALLMENT, by=by, reason=reason,
@@ -390,8 +385,6 @@ def is_chinese(language: str | None) -> bool:
 
 def applications_for_customer(user: User):
     """The customer's applications, newest first (withdrawn drafts left out)."""
-    from installments.models import Application
-
     return (Application.objects.filter(customer=user).select_related("product")
             .exclude(state=Application.State.WITHDRAWN, submitted_at__isnull=True)
             .order_by("-created_at", "-pk"))
@@ -399,8 +392,6 @@ def applications_for_customer(user: User):
 
 def application_for_customer(user: User, pk: int):
     """The customer's own application, or None (the page answers 404: another's is never revealed)."""
-    from installments.models import Application
-
     return Application.objects.select_related("product").filter(customer=user, pk=pk).first()
 
 
@@ -433,8 +424,6 @@ def application_timeline(application) -> list[dict]:
     """What happened to the application, oldest first, in the customer's words, from the audit trail
     (the application's state changes, plan choice, contract versions, and the plan's payoff).
     Staff names and internal reasons are left out. Each entry: when, code, label, detail."""
-    from installments.models import Application, Contract, Plan
-
     types = ContentType.objects.get_for_models(Application, Contract, Plan)
     condition = Q(target_type=types[Application], target_id=str(application.pk))
     contract_ids = [str(pk) for pk in Contract.objects.filter(application=application).values_list("pk", flat=True)]
@@ -542,8 +531,6 @@ def decline_explanation(application, *, language: str) -> dict:
     """Why the application was declined, in plain words in `language`, and what could change the
     outcome: {"reasons": [...], "advice": [...]}. Reasons: the officer's decline reasons, the
     lending rules that declined it, then the main factors of the credit score."""
-    from installments.models import Application
-
     chinese = is_chinese(language)
     reasons: list[str] = []
     advice: list[str] = []
@@ -555,8 +542,6 @@ def decline_explanation(application, *, language: str) -> dict:
 
     if application.state != Application.State.DECLINED:
         return {"reasons": [], "advice": []}
-    from installments.models import Decision
-    from installments.origination.reasons import DECLINE_REASON_TEXTS
 
     decision = (Decision.objects.filter(application=application, kind=Decision.Kind.DECLINE)
                 .exclude(status=Decision.Status.RETURNED).order_by("-decided_at", "-pk").first())
@@ -591,8 +576,6 @@ def decline_explanation(application, *, language: str) -> dict:
 
 
 def _has_score(application) -> bool:
-    from scoring.models import ScoreResult
-
     return ScoreResult.objects.filter(application_id=application.pk).exists()
 
 
@@ -601,9 +584,6 @@ def offer_comparison(application, *, language: str) -> dict:
     labels and plain-language trade-off, plus the data of the "paid over time" chart (cumulative
     amount paid after each installment, per offer, as strings). Counter-offers are shown on the
     contract page instead."""
-    from installments.engine.offers import LABELS, METHOD_NAMES
-    from installments.models import Offer
-
     chinese = is_chinese(language)
     offers = list(Offer.objects.filter(application=application, is_counter_offer=False).order_by("rank", "pk"))
     cards = []
@@ -666,8 +646,6 @@ def schedule_rows(offer) -> tuple[list[dict], dict]:
 def plans_overview(user: User) -> list[dict]:
     """The customer's plans with what matters now: next due date, amount due, paid and remaining
     (collections_app.selectors.plan_summary)."""
-    from installments.models import Plan
-
     try:
         from collections_app.selectors import plan_summary
     except ImportError:
@@ -682,8 +660,6 @@ def notifications_for(user: User, *, language: str) -> list[dict]:
     """Every message we sent the customer, newest first: reminders (the servicing message log),
     the officers' requests for documents and the e-mails about decisions on their applications. Each: when, kind, channel, subject, body, status, link."""
     from django.urls import reverse
-
-    from installments.models import Application, ApplicationNotice
 
     items: list[dict] = []
     try:

@@ -16,11 +16,23 @@ from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from collections_app.forms import fresh_payment_form
+from collections_app.selectors import plan_summary
+from collections_app.servicing import intents
+from collections_app.servicing.intents import provider_test_mode
+from collections_app.views import pay_outcome_message
 from config.errors import DomainError
 from customers import national_id, selectors, services
 from customers.models import ConsentKind, DocumentKind, SatisfactionMoment
 from customers.permissions import role_required
 from customers.roles import Role
+from installments.models import Application, Contract, Offer, Plan
+from installments.origination.applications import CHOOSE_STATES
+from installments.origination.applications import offer_choose as choose
+from installments.origination.contracts import contract_accept, contract_filename, contract_latest
+from installments.origination.contracts import contract_pdf as render_pdf
+from installments.origination.decisions import chosen_offer
+from installments.origination.selectors import product_list_public
 from portal import services as portal_services
 from portal.forms import (
     CheckoutForm,
@@ -477,8 +489,6 @@ def check_amount(request):
     """The amount as the customer types it, against the chosen product's range."""
     from decimal import Decimal, InvalidOperation
 
-    from installments.origination.selectors import product_list_public
-
     product = product_list_public().filter(pk=request.POST.get("product") or 0).first()
     raw = (request.POST.get("amount") or "").strip().replace(",", "")
     context = {"ok": None, "message": ""}
@@ -511,10 +521,6 @@ def _own_application_or_404(request, pk: int):
 
 
 def _application_context(request, application, **extra) -> dict:
-    from installments.models import Application
-    from installments.origination.applications import CHOOSE_STATES
-    from installments.origination.contracts import contract_latest
-
     state = application.state
     context = {
         "application": application,
@@ -578,8 +584,6 @@ def application_status(request, pk: int):
 
 
 def _own_offer_or_404(request, pk: int):
-    from installments.models import Offer
-
     offer = Offer.objects.select_related("application").filter(pk=pk, application__customer=request.user).first()
     if offer is None:
         raise Http404
@@ -601,8 +605,6 @@ def offer_schedule(request, pk: int):
 @customer_required
 @require_POST
 def offer_choose(request, pk: int):
-    from installments.origination.applications import offer_choose as choose
-
     offer = _own_offer_or_404(request, pk)
     try:
         choose(application=offer.application, offer=offer, by=request.user)
@@ -640,8 +642,6 @@ def application_documents(request, pk: int):
 # --- The contract -----------------------------------------------------------------------------------------
 
 def _contract_context(request, application, contract, **extra) -> dict:
-    from installments.origination.decisions import chosen_offer
-
     chosen = None
     if contract is not None and contract.offer.is_counter_offer:
         chosen = (application.offers.filter(is_counter_offer=False, chosen_at__isnull=False).first()
@@ -665,8 +665,6 @@ def _contract_context(request, application, contract, **extra) -> dict:
 def contract_page(request, pk: int):
     """The contract of an approved application with its full disclosure; the customer accepts this
     exact version (recorded with the time and IP address) and can download it as a PDF."""
-    from installments.origination.contracts import contract_accept, contract_latest
-
     application = _own_application_or_404(request, pk)
     contract = contract_latest(application)
     if contract is None:
@@ -694,10 +692,6 @@ def contract_page(request, pk: int):
 @customer_required
 @require_GET
 def contract_pdf(request, pk: int):
-    from installments.models import Contract
-    from installments.origination.contracts import contract_filename
-    from installments.origination.contracts import contract_pdf as render_pdf
-
     contract = (Contract.objects.select_related("application").filter(pk=pk, application__customer=request.user)
                 .first())
     if contract is None:
@@ -739,8 +733,6 @@ def rate(request, pk: int, moment: str):
 # --- Self-service on a plan: pay through the provider, ask for hardship help --------------------------
 
 def _own_plan_or_404(request, pk: int):
-    from installments.models import Plan
-
     plan = Plan.objects.select_related("product", "application").filter(pk=pk, customer=request.user).first()
     if plan is None:
         raise Http404
@@ -748,9 +740,6 @@ def _own_plan_or_404(request, pk: int):
 
 
 def _checkout_context(request, plan, **forms) -> dict:
-    from collections_app.selectors import plan_summary
-    from collections_app.servicing.intents import provider_test_mode
-
     summary = plan_summary(plan)
     return {
         "plan": plan, "summary": summary,
@@ -765,10 +754,6 @@ def plan_checkout(request, pk: int):
     """Pay on a plan through the payment provider (collections_app.servicing.intents, as the plan page does);
     money beyond what is due can prepay part of the plan (shorter term or lower installment) or stay
     as credit."""
-    from collections_app.forms import fresh_payment_form
-    from collections_app.servicing import intents
-    from collections_app.views import pay_outcome_message
-
     plan = _own_plan_or_404(request, pk)
     if request.method == "GET":
         return render(request, "portal/checkout.html", _checkout_context(request, plan))
