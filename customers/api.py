@@ -10,8 +10,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from customers import selectors, services
-from customers.filters import CustomerProfileFilter
+from customers.filters import CustomerProfileFilter, id_number_search_hash
 from customers.models import CustomerDocument, CustomerProfile, DocumentKind, StatementSummary
+from customers.national_id import normalise as normalise_id_number
 from customers.permissions import HasRole
 from customers.roles import Role
 from customers.serializers import (
@@ -124,8 +125,9 @@ class ProfileApi(APIView):
 
 
 class CustomerListApi(ListAPIView):
-    """Staff: every customer, paginated; filter by background fields, `q` searches name, phone,
-    e-mail or the exact ID number (through its keyed hash)."""
+    """Staff: every customer, paginated; filter by background fields, `q` searches name, phone or
+    the exact e-mail. By ID number: `id_hash`, the keyed search hash that
+    `POST /api/v1/customers/find-by-id/` answers (the number itself never goes in a URL)."""
 
     permission_classes = [CanOpenCustomerFile]
     filterset_class = CustomerProfileFilter
@@ -146,6 +148,37 @@ class CustomerListApi(ListAPIView):
 
     def get_queryset(self):
         return selectors.customer_list()
+
+
+class CustomerFindByIdApi(APIView):
+    """Staff: find a customer by the exact ID number, sent in the body so it is in no URL or access
+    log. Answers the customers with that number (one at most) and `id_hash`, the keyed search
+    hash to filter the customer list with (`GET /api/v1/customers/?id_hash=...`)."""
+
+    permission_classes = [CanOpenCustomerFile]
+
+    @extend_schema_serializer(component_name="CustomerFindByIdInput")
+    class InputSerializer(serializers.Serializer):
+        id_number = serializers.CharField(max_length=32, help_text="The exact ID number, any ID type.")
+
+        def validate_id_number(self, value: str) -> str:
+            number = normalise_id_number(value)
+            if not number:
+                raise serializers.ValidationError("Enter the exact ID number.")
+            return number
+
+    @extend_schema_serializer(component_name="CustomerFindByIdResult")
+    class OutputSerializer(serializers.Serializer):
+        id_hash = serializers.CharField(help_text="The keyed search hash of the number, for `?id_hash=`.")
+        results = CustomerListApi.OutputSerializer(many=True)
+
+    @extend_schema(request=InputSerializer, responses={200: OutputSerializer})
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        id_hash = id_number_search_hash(serializer.validated_data["id_number"])
+        results = selectors.customer_list().filter(id_number_hash=id_hash).order_by("pk")
+        return Response(self.OutputSerializer({"id_hash": id_hash, "results": results}).data)
 
 
 class CustomerDetailApi(APIView):

@@ -1,4 +1,10 @@
-"""The audit trail and the one way a state changes: check the allowed edge, save, record."""
+"""The audit trail and the one way a state changes: check the allowed edge, save, record.
+
+Audit data never holds a phone, ID or card number in clear: `audit_record` masks the values under
+sensitive keys (`phone`, `mobile`, `id_number`, `card_number`, ... at any depth, e.g. a profile
+history's `{"changes": {"phone": [old, new]}}`) and every ID, card or mobile number found in the
+other strings, the reason and the target's label (`mask_audit_data`).
+"""
 
 from collections.abc import Mapping
 
@@ -7,6 +13,36 @@ from django.db import models
 
 from config.errors import DomainError
 from customers.models import AuditEvent
+from customers.pii import mask_identifier, mask_phone, mask_text
+
+_IDENTIFIER_KEYS = frozenset({"id_number", "card_number", "card", "pan", "bank_card", "account_number", "iban"})
+
+
+def _sensitive(key) -> str | None:
+    """"phone" / "identifier" for a key whose values are masked whatever they look like, else None."""
+    key = str(key).lower()
+    if "phone" in key or "mobile" in key:
+        return "phone"
+    if key in _IDENTIFIER_KEYS or key.endswith(("_id_number", "_card_number")):
+        return "identifier"
+    return None
+
+
+def mask_audit_data(value, kind: str | None = None):
+    """`value` (audit data: JSON-like) with phone, ID and card numbers masked (see the module doc)."""
+    if isinstance(value, Mapping):
+        return {key: mask_audit_data(item, _sensitive(key) or kind) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [mask_audit_data(item, kind) for item in value]
+    if isinstance(value, int) and not isinstance(value, bool) and kind is not None:
+        value = str(value)
+    if isinstance(value, str):
+        if kind == "phone":
+            return mask_phone(value)
+        if kind == "identifier":
+            return mask_identifier(value)
+        return mask_text(value)
+    return value
 
 
 def audit_record(
@@ -20,17 +56,18 @@ def audit_record(
     data: dict | None = None,
     ip_address: str | None = None,
 ) -> AuditEvent:
-    """Write one audit row. `actor` may be None for the system (COB, Celery jobs)."""
+    """Write one audit row. `actor` may be None for the system (COB, Celery jobs). Phone, ID and
+    card numbers in `data`, `reason` and the target's label are masked (`mask_audit_data`)."""
     return AuditEvent.objects.create(
         actor=actor if getattr(actor, "pk", None) else None,
         action=action,
         target_type=ContentType.objects.get_for_model(target) if target is not None else None,
         target_id=str(target.pk) if target is not None else "",
-        target_repr=str(target)[:200] if target is not None else "",
+        target_repr=mask_text(str(target))[:200] if target is not None else "",
         from_state=from_state,
         to_state=to_state,
-        reason=reason,
-        data=data or {},
+        reason=mask_text(reason or ""),
+        data=mask_audit_data(data or {}),
         ip_address=ip_address,
     )
 

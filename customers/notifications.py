@@ -28,6 +28,8 @@ from django.conf import settings
 from django.core.mail import EmailMessage
 from django.utils.module_loading import import_string
 
+from customers.pii import mask_phone, mask_text
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_BACKENDS = {
@@ -72,10 +74,10 @@ class SmsProvider(Backend):
 
 
 class ConsoleSmsBackend(SmsProvider):
-    """Development: print the SMS to standard output."""
+    """Development: print the SMS to standard output, phone (and ID, card) numbers masked."""
 
     def send_sms(self, to: str, body: str, reference: str) -> str:
-        sys.stdout.write(f"[SMS to {to}] {body}\n")
+        sys.stdout.write(f"[SMS to {mask_phone(to)}] {mask_text(body)}\n")
         return f"console-{reference}"
 
 

@@ -17,12 +17,13 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.core.files import File
+from django.core.files.base import ContentFile
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
 from config.errors import DomainError
-from customers import national_id, statements
+from customers import national_id, pii, statements
 from customers.audit import audit_record, transition
 from customers.models import (
     CONSENT_TEXT_VERSION,
@@ -481,8 +482,8 @@ def _display_name(name: str | None) -> str:
 
 def document_upload(*, profile: CustomerProfile, kind: str, file: File, by: User) -> CustomerDocument:
     """Store an uploaded document after checking its size and its content (PDF, JPEG or PNG by magic
-    bytes, not by name). The file gets a random name under documents/; the client's name is kept
-    for display. Starts in review state `pending`.
+    bytes, not by name). The file is encrypted (`pii.encrypt_file`, current PII key) and gets a random
+    name under documents/; the client's name is kept for display. Starts in review state `pending`.
     """
     if kind not in DocumentKind.values:
         raise DomainError(gettext("Choose a document kind from the list."), field="kind")
@@ -492,14 +493,14 @@ def document_upload(*, profile: CustomerProfile, kind: str, file: File, by: User
         raise DomainError(gettext("Only PDF, JPEG and PNG files are accepted, and this file's content is none "
                                   "of them (whatever its name says)."), field="file", code="file_type")
     content_type, extension = sniffed
-    digest = hashlib.sha256()
-    for chunk in file.chunks():
-        digest.update(chunk)
+    file.seek(0)
+    plain = b"".join(file.chunks())
     document = CustomerDocument(
         profile=profile, kind=kind, original_filename=_display_name(file.name), content_type=content_type,
-        size_bytes=file.size, sha256=digest.hexdigest(), uploaded_by=by,
+        size_bytes=len(plain), sha256=hashlib.sha256(plain).hexdigest(), uploaded_by=by,
     )
-    document.file.save(f"upload{extension}", file, save=False)
+    # Encrypted at rest with the PII key ring; the plain bytes never reach the storage.
+    document.file.save(f"upload{extension}", ContentFile(pii.encrypt_file(plain)), save=False)
     try:
         with transaction.atomic():
             document.save()
@@ -535,12 +536,49 @@ def document_review(*, document: CustomerDocument, to: str, by: User, reason: st
     return document
 
 
+def _document_stored_bytes(document: CustomerDocument) -> bytes:
+    """The bytes on disk: encrypted, or plain for a file stored before documents were encrypted."""
+    with document.file.storage.open(document.file.name, "rb") as handle:
+        return handle.read()
+
+
+def document_content(document: CustomerDocument) -> bytes:
+    """The plain bytes of a document, decrypted on the fly (a legacy plain file is read as it is)."""
+    return pii.decrypt_file(_document_stored_bytes(document))
+
+
 def document_open(*, document: CustomerDocument, by: User) -> File:
-    """Open a document's file for download; staff access to someone else's file is audited.
-    The caller has checked access (`selectors.document_get_for_download`)."""
+    """Open a document for download: a file object over the decrypted bytes (nothing plain is
+    written anywhere). Staff access to someone else's file is audited. The caller has checked
+    access (`selectors.document_get_for_download`)."""
     if document.profile.user_id != by.pk:
         audit_record(actor=by, action="document.download", target=document, data={"profile_id": document.profile_id})
-    return document.file.open("rb")
+    return ContentFile(document_content(document), name=document.original_filename)
+
+
+def document_reencrypt(document: CustomerDocument) -> bool:
+    """Key rotation: store the document's file encrypted with the current PII key (a legacy plain
+    file is encrypted, one written with an older key re-encrypted). Returns whether it was rewritten.
+
+    The new bytes go to a new random name and the row points there; the old file is deleted once
+    the transaction commits, so a failure leaves the document readable as before. Raises
+    FileNotFoundError for a missing file, cryptography's InvalidToken for one no key opens.
+    """
+    with transaction.atomic():
+        document = CustomerDocument.objects.select_for_update().get(pk=document.pk)
+        rewritten = pii.reencrypt_file(_document_stored_bytes(document))
+        if rewritten is None:
+            return False
+        storage, old_name = document.file.storage, document.file.name
+        document.file.save(f"upload{PurePath(old_name).suffix}", ContentFile(rewritten), save=False)
+        new_name = document.file.name
+        try:
+            CustomerDocument.objects.filter(pk=document.pk).update(file=new_name)
+        except BaseException:
+            storage.delete(new_name)
+            raise
+        transaction.on_commit(lambda: storage.delete(old_name))
+    return True
 
 
 # --- Bank statements ---------------------------------------------------------------------------------

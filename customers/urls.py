@@ -28,6 +28,7 @@ urlpatterns = [
     path("documents/<int:pk>/download/", views.document_download, name="document_download"),
     # Staff.
     path("staff/customers/", views.staff_customer_list, name="staff_customer_list"),
+    path("staff/customers/find-by-id/", views.staff_customer_find_by_id, name="staff_customer_find_by_id"),
     path("staff/customers/<int:pk>/", views.staff_customer_detail, name="staff_customer_detail"),
     path("staff/customers/<int:pk>/reveal-id/", views.staff_reveal_id, name="staff_reveal_id"),
     path("staff/customers/<int:pk>/notes/", views.staff_interview_note_add, name="staff_interview_note_add"),

@@ -6,13 +6,14 @@ from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from config.errors import DomainError
 from customers import selectors, services
-from customers.filters import CustomerProfileFilter
+from customers.filters import CustomerProfileFilter, id_number_search_hash
 from customers.forms import (
     LINE_FORMS,
     BackgroundForm,
@@ -25,6 +26,7 @@ from customers.forms import (
     StatementUploadForm,
 )
 from customers.models import CONSENT_TEXTS, CustomerDocument, CustomerProfile
+from customers.national_id import normalise as normalise_id_number
 from customers.permissions import role_required
 from customers.roles import Role
 from customers.services import user_sign_up
@@ -256,11 +258,28 @@ customer_file_required = role_required(*selectors.CUSTOMER_FILE_ROLES)
 def staff_customer_list(request):
     customer_filter = CustomerProfileFilter(request.GET or None, queryset=selectors.customer_list().order_by(
         "-updated_at", "-pk"))
-    page = Paginator(customer_filter.qs, 25).get_page(request.GET.get("page"))
+    # A bad `id_hash` (e.g. a number typed into the address) finds nobody rather than everybody.
+    id_hash_error = " ".join(customer_filter.errors.get("id_hash", []))
+    customers = customer_filter.qs.none() if id_hash_error else customer_filter.qs
+    page = Paginator(customers, 25).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    return render(request, "customers/staff_customer_list.html",
-                  {"filter": customer_filter, "page": page, "query": query.urlencode()})
+    return render(request, "customers/staff_customer_list.html", {
+        "filter": customer_filter, "page": page, "query": query.urlencode(),
+        "by_id_number": bool(request.GET.get("id_hash")), "id_hash_error": id_hash_error,
+    })
+
+
+@customer_file_required
+@require_POST
+def staff_customer_find_by_id(request):
+    """Find a customer by the exact ID number without putting it in a URL or an access log: the number
+    comes in the POST body and the list is shown filtered by its keyed search hash (`id_hash`)."""
+    number = normalise_id_number(request.POST.get("id_number", ""))
+    if not number or len(number) > 32:
+        messages.error(request, _("Enter the exact ID number."))
+        return redirect("staff_customer_list")
+    return redirect(reverse("staff_customer_list") + "?" + urlencode({"id_hash": id_number_search_hash(number)}))
 
 
 def _staff_detail(request, profile: CustomerProfile, **extra) -> HttpResponse:

@@ -114,8 +114,11 @@ def test_staff_list_paginates_filters_and_searches(api_client, profile, other_pr
         "Old Wu"]
     assert [r["id"] for r in api_client.get(CUSTOMERS, {"q": "zhou"}).json()["results"]] == [other_profile.pk]
     assert [r["id"] for r in api_client.get(CUSTOMERS, {"q": profile.phone}).json()["results"]] == [profile.pk]
-    # The exact ID number finds the customer through the keyed hash; a fragment finds nobody.
-    assert [r["id"] for r in api_client.get(CUSTOMERS, {"q": LI_NA_ID.lower()}).json()["results"]] == [profile.pk]
+    # By ID number only through the keyed hash (POST /customers/find-by-id/): the number in `q` finds nobody.
+    found = api_client.post(reverse("api-customers-find-by-id"), {"id_number": LI_NA_ID.lower()}, format="json").json()
+    assert [r["id"] for r in found["results"]] == [profile.pk]
+    assert [r["id"] for r in api_client.get(CUSTOMERS, {"id_hash": found["id_hash"]}).json()["results"]] == [profile.pk]
+    assert api_client.get(CUSTOMERS, {"q": LI_NA_ID.lower()}).json()["count"] == 0
     assert api_client.get(CUSTOMERS, {"q": LI_NA_ID[:10]}).json()["count"] == 0
     assert api_client.get(CUSTOMERS, {"employment_type": "astronaut"}).status_code == 400
 

@@ -1,11 +1,12 @@
-"""Documents: content checked by magic bytes, private random names, permission-checked download, review."""
+"""Documents: content checked by magic bytes, private random names, encrypted at rest, permission-checked
+download, review."""
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from config.errors import DomainError
-from customers import services
+from customers import pii, services
 from customers.models import AuditEvent, CustomerDocument
 
 pytestmark = pytest.mark.django_db
@@ -30,8 +31,8 @@ def test_pdf_jpeg_and_png_are_accepted_by_content(profile, private_media, conten
     document = _upload(profile, content, name)
     assert document.content_type == content_type and document.original_filename == name
     assert document.review_state == "pending" and document.size_bytes == len(content)
-    stored = private_media / document.file.name
-    assert stored.read_bytes() == content
+    stored = (private_media / document.file.name).read_bytes()
+    assert stored != content and pii.decrypt_file(stored) == content  # encrypted at rest (test_data_at_rest.py)
     # A random 32-hex-digit name under documents/, nothing of the client's name.
     assert document.file.name.startswith("documents/") and name.split(".")[0] not in document.file.name
     assert len(document.file.name.split("/")[1].split(".")[0]) == 32

@@ -133,8 +133,9 @@ def test_navigation_links(client_for, customer, officer, collector):
 
 def test_staff_list_searches_and_the_detail_masks_the_id(client_for, profile, other_profile, officer):
     client = client_for(officer)
-    page = client.get(reverse("staff_customer_list"), {"q": LI_NA_ID})
-    assert list(page.context["page"]) == [profile]
+    page = client.post(reverse("staff_customer_find_by_id"), {"id_number": LI_NA_ID}, follow=True)
+    assert list(page.context["page"]) == [profile] and LI_NA_ID not in page.redirect_chain[-1][0]
+    assert list(client.get(reverse("staff_customer_list"), {"q": "li na"}).context["page"]) == [profile]
     detail = client.get(reverse("staff_customer_detail", args=[profile.pk]))
     html = detail.content.decode()
     assert detail.status_code == 200 and profile.id_number_masked in html and LI_NA_ID not in html

@@ -11,6 +11,7 @@ from django.db import connection
 from config.errors import DomainError
 from customers import services
 from customers.models import AuditEvent, Consent, CustomerProfile
+from customers.pii import mask_phone
 from customers.roles import Role
 from customers.selectors import consents_active, profile_history
 from tests.customers.conftest import LI_NA_ID
@@ -120,7 +121,7 @@ def test_every_update_is_kept_as_history_with_a_diff(profile, customer):
     assert len(events) == 2
     id_change, contact_change = events
     assert contact_change.actor == customer
-    assert contact_change.data["changes"] == {"phone": [phone_before, "13700001111"],
+    assert contact_change.data["changes"] == {"phone": [mask_phone(phone_before), "137****1111"],
                                               "housing": ["rent", "mortgage"]}
     assert id_change.data["changes"] == {"id_number": ["3101**********" + LI_NA_ID[-4:],
                                                        "4403**********" + new_number[-4:]]}

@@ -175,3 +175,132 @@ def test_revealing_a_full_id_number_is_audited_and_refused_to_collectors(client_
     collector = client_for(make_user(Role.COLLECTOR))
     assert collector.post(reverse("staff_reveal_id", args=[profile.pk])).status_code == 403
     assert AuditEvent.objects.filter(action="pii.view_full_id").count() == 1
+
+
+# --- Data at rest and in logs: audit data, console SMS, the ID number search, the log filter ----------
+
+def test_audit_data_after_a_phone_change_holds_no_full_phone(make_user):
+    from customers.services import profile_update
+
+    user = make_user(Role.CUSTOMER)
+    profile = CustomerProfileFactory(user=user, phone="13912345678")
+    profile_update(profile=profile, data={"phone": "13700001111", "city": "Hangzhou"}, by=user)
+    events = AuditEvent.objects.filter(target_id=str(profile.pk), action__startswith="profile.")
+    text = json.dumps([event.data for event in events])
+    assert "13912345678" not in text and "13700001111" not in text
+    update = events.get(action="profile.update")
+    assert update.data["changes"]["phone"] == ["139****5678", "137****1111"]
+    assert update.data["changes"]["city"][1] == "Hangzhou"
+
+
+def test_audit_record_masks_sensitive_keys_and_numbers_in_any_value(make_user):
+    from customers.audit import audit_record
+
+    resident = "110101199003074573"  # valid GB 11643 check character
+    event = audit_record(actor=make_user(Role.LOAN_OFFICER), action="test.pii", reason="called 13812345678", data={
+        "mobile": 13812345678, "card_number": "6222020200112233446", "id_number": resident,
+        "note": f"id {resident}, card 4111 1111 1111 1111, phone +86 13812345678",
+        "nested": [{"phone": "13812345678"}], "amount": "1234.56", "plan": 17, "elapsed": "0.0223484928173452s",
+    })
+    event.refresh_from_db()
+    text = json.dumps(event.data) + event.reason
+    for clear in (resident, "13812345678", "6222020200112233446", "4111 1111 1111 1111"):
+        assert clear not in text, clear
+    assert event.data["mobile"] == "138****5678" and event.data["nested"] == [{"phone": "138****5678"}]
+    assert event.data["id_number"] == "1101**********4573" and event.data["card_number"] == "6222***********3446"
+    assert (event.data["amount"], event.data["plan"], event.data["elapsed"]) == ("1234.56", 17, "0.0223484928173452s")
+    assert event.reason == "called 138****5678"
+
+
+def test_console_sms_prints_masked_numbers(capsys):
+    from customers.notifications import ConsoleSmsBackend, OutgoingMessage
+
+    ConsoleSmsBackend().send(OutgoingMessage(channel="sms", to="13812345678", subject="",
+                                             body="Payment due; call us from 13812345678.", reference="r-1"))
+    out = capsys.readouterr().out
+    assert "13812345678" not in out and "[SMS to 138****5678]" in out and "Payment due" in out
+
+
+def test_finding_a_customer_by_id_number_never_puts_it_in_a_url(client_for, officer):
+    from customers.pii import search_hash
+
+    profile = CustomerProfileFactory(full_name="Wen Searchable")
+    number = decrypt(profile.id_number_encrypted)
+    CustomerProfileFactory(full_name="Someone Else")
+    client = client_for(officer)
+
+    page = client.get(reverse("staff_customer_list")).content.decode()
+    assert f'method="post" action="{reverse("staff_customer_find_by_id")}"' in page
+
+    response = client.post(reverse("staff_customer_find_by_id"), {"id_number": number.lower()}, follow=True)
+    assert response.status_code == 200 and response.redirect_chain
+    for url, _status in response.redirect_chain:
+        assert number not in url and number.lower() not in url
+    assert f"id_hash={search_hash(number)}" in response.redirect_chain[-1][0]
+    assert list(response.context["page"]) == [profile]
+    assert number not in response.content.decode()
+
+    # The number in the query string finds nobody (so nobody is taught to put it there).
+    assert list(client.get(reverse("staff_customer_list"), {"q": number}).context["page"]) == []
+    refused = client.get(reverse("staff_customer_list"), {"id_hash": number})
+    assert refused.status_code == 200 and list(refused.context["page"]) == []
+    assert list(client.get(reverse("staff_customer_list"), {"q": "Wen Search"}).context["page"]) == [profile]
+
+
+def test_the_api_finds_a_customer_by_id_number_in_the_body_only(api_client, officer):
+    profile = CustomerProfileFactory(full_name="Wen Searchable")
+    number = decrypt(profile.id_number_encrypted)
+    CustomerProfileFactory(full_name="Someone Else")
+    api_client.force_authenticate(officer)
+
+    found = api_client.post(reverse("api-customers-find-by-id"), {"id_number": number}, format="json")
+    assert found.status_code == 200, found.content
+    body = found.json()
+    assert [row["id"] for row in body["results"]] == [profile.pk] and number not in found.content.decode()
+    listed = api_client.get(reverse("api-customers"), {"id_hash": body["id_hash"]}).json()
+    assert [row["id"] for row in listed["results"]] == [profile.pk]
+
+    assert api_client.get(reverse("api-customers"), {"q": number}).json()["count"] == 0
+    assert api_client.get(reverse("api-customers"), {"id_hash": number}).status_code == 400
+    assert api_client.post(reverse("api-customers-find-by-id"), {"id_number": " - "}, format="json").status_code == 400
+    nobody = api_client.post(reverse("api-customers-find-by-id"), {"id_number": "110101199003074573"}, format="json")
+    assert nobody.status_code == 200 and nobody.json()["results"] == []
+
+
+def _logged(message: str, *args) -> str:
+    import logging
+
+    from customers.logging import MaskPIIFilter
+
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, message, args, None)
+    MaskPIIFilter().filter(record)
+    return record.getMessage()
+
+
+def test_the_log_filter_masks_only_real_id_card_and_phone_numbers():
+    # Timings, amounts and other numbers are left alone.
+    for text in ("Task scoring.score succeeded in 0.0223484928s: None",
+                 "Task scoring.score succeeded in 0.0223484928173452s: None",
+                 "amount 12345678901234.56", "order 1234567890123456",  # Luhn fails
+                 "id 110101199003074578"):  # the check character fails: not an ID number
+        assert _logged(text) == text
+    assert _logged("looked up %s", "110101199003074573") == "looked up 1101**********4573"
+    assert _logged("ID 11010119900307459X ok") == "ID 1101**********459X ok"
+    assert _logged("card 4111111111111111 declined") == "card 4111********1111 declined"
+    assert _logged("card 6222 0202 0011 2233 446.") == "card 6222********3446."
+    assert _logged("sms to 13812345678 sent") == "sms to 138****5678 sent"
+
+
+def test_the_log_filter_masks_tracebacks_too():
+    import logging
+
+    from customers.logging import MaskPIIFilter
+
+    try:
+        raise ValueError("duplicate 110101199003074573")
+    except ValueError:
+        import sys
+
+        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", (), sys.exc_info())
+    MaskPIIFilter().filter(record)
+    assert "110101199003074573" not in logging.Formatter().format(record)
