@@ -23,6 +23,14 @@ else:
     SECRET_KEY = env("SECRET_KEY")
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
+# Django's debug pages (traceback, settings, every URL) are for the developer's own machine: with DEBUG
+# on, the site answers only to local names, and config.debug_pages.LocalDebugPagesMiddleware shows those
+# pages only to loopback or INTERNAL_IPS clients that came through no proxy (others get the error pages).
+INTERNAL_IPS = env.list("INTERNAL_IPS", default=["127.0.0.1", "::1"])
+if DEBUG and not set(ALLOWED_HOSTS) <= {"127.0.0.1", "localhost", "::1", "[::1]", "testserver"}:
+    raise environ.ImproperlyConfigured(
+        f"DEBUG=1 is for a developer's machine, but ALLOWED_HOSTS names {ALLOWED_HOSTS}: unset ALLOWED_HOSTS "
+        "(127.0.0.1 and localhost) or set DEBUG=0.")
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
@@ -51,6 +59,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # With DEBUG on, Django's technical error pages only for the developer's own machine.
+    "config.debug_pages.LocalDebugPagesMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -100,6 +110,16 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # The embedded default serves a small team (`make run`): concurrent writes queue for the lock instead
+    # of failing with "database is locked". IMMEDIATE transactions take the write lock at BEGIN and wait
+    # up to `timeout` seconds for it (a DEFERRED one that read first, as select_for_update does on SQLite,
+    # is refused at once when another connection writes); WAL lets readers go on while one connection
+    # writes; synchronous=NORMAL is safe with WAL. Proof: tests/hardening/test_sqlite.py.
+    DATABASES["default"].setdefault("OPTIONS", {}).update({
+        "transaction_mode": "IMMEDIATE",
+        "timeout": env.int("SQLITE_TIMEOUT", default=20),
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+    })
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Auth -----------------------------------------------------------------------

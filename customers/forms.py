@@ -44,6 +44,9 @@ def within_hourly_limit(key: str, limit: int) -> bool:
 
 
 class SignUpForm(forms.Form):
+    """The sign-up form. It never says whether the e-mail has an account (the page after it is the same
+    either way, customers.services.sign_up_request); the checks here are about the input alone."""
+
     full_name = forms.CharField(label=_("Full name"), max_length=150)
     email = forms.EmailField(label=_("E-mail"))
     password1 = forms.CharField(label=_("Password"), widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
@@ -51,10 +54,7 @@ class SignUpForm(forms.Form):
     preferred_language = forms.ChoiceField(label=_("Language"), choices=User._meta.get_field("preferred_language").choices)
 
     def clean_email(self) -> str:
-        email = self.cleaned_data["email"].strip().lower()
-        if User.objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError(_("An account with this e-mail already exists."))
-        return email
+        return self.cleaned_data["email"].strip().lower()
 
     def clean(self):
         cleaned = super().clean()

@@ -13,13 +13,19 @@ from decimal import Decimal
 from pathlib import PurePath
 from typing import Any
 
+from cryptography.fernet import InvalidToken
 from django.conf import settings
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
+from django.core import signing
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.core.files import File
 from django.core.files.base import ContentFile
+from django.core.mail import send_mail
 from django.db import IntegrityError, models, transaction
-from django.utils import timezone
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone, translation
 from django.utils.translation import gettext
 
 from config.errors import DomainError
@@ -54,11 +60,16 @@ from customers.statements import StatementError
 
 
 @transaction.atomic
-def user_sign_up(*, email: str, password: str, full_name: str = "", preferred_language: str = "en") -> User:
-    """Create a customer account (role `customer`) and record it in the audit trail."""
+def user_sign_up(*, email: str, password: str | None, full_name: str = "", preferred_language: str = "en",
+                 password_hash: str = "") -> User:
+    """Create a customer account (role `customer`) and record it in the audit trail. `password_hash`
+    (from a sign-up confirmation link, see `sign_up_confirm`) stands for the password when given."""
     user = User.objects.create_user(
         email=email, password=password, full_name=full_name, preferred_language=preferred_language
     )
+    if password_hash:
+        user.password = password_hash
+        user.save(update_fields=["password"])
     user_grant_role(user=user, role=Role.CUSTOMER, by=None)
     audit_record(actor=user, action="user.sign_up", target=user)
     return user
@@ -71,6 +82,98 @@ def user_grant_role(*, user: User, role: str, by: User | None) -> None:
     user.__dict__.pop("_role_names", None)
     if by is not None:
         audit_record(actor=by, action="user.grant_role", target=user, data={"role": str(role)})
+
+
+# --- Sign-up with a confirmation link ---------------------------------------------------------------
+# The sign-up page answers the same whether or not the address has an account, and nothing is stored
+# until the owner of the mailbox follows the link we e-mail: a new address gets a link whose signed,
+# timestamped token carries the chosen name, language and the password's hash (encrypted with the PII
+# keys); an address that has an account gets a note that someone tried to sign up with it, with links
+# to log in and to choose a new password. Both paths hash the password and send one mail. Nobody can
+# hold an address they cannot read, and the link creates the account once (then the address exists).
+
+SIGN_UP_TOKEN_SALT = "customers.sign-up"
+
+
+class SignUpLinkError(Exception):
+    """The confirmation link is damaged, was made with other keys, or is older than SIGN_UP_LINK_MAX_AGE."""
+
+
+def sign_up_link_max_age() -> int:
+    """How long a confirmation link works, in seconds (settings.SIGN_UP_LINK_MAX_AGE, default two days)."""
+    return getattr(settings, "SIGN_UP_LINK_MAX_AGE", 2 * 24 * 60 * 60)
+
+
+def sign_up_request(*, email: str, password: str, full_name: str = "", preferred_language: str = "en") -> None:
+    """Start a sign-up: e-mail the confirmation link, or, when the address has an account, tell its
+    owner. The caller shows the same "check your e-mail" page either way."""
+    email = email.strip().lower()
+    password_hash = make_password(password)  # on both paths: the answer takes as long either way
+    existing = User.objects.filter(email__iexact=email).first()
+    if existing is None:
+        token = signing.dumps(
+            {"email": email, "full_name": full_name, "language": preferred_language, "password": encrypt(password_hash)},
+            salt=SIGN_UP_TOKEN_SALT, compress=True,
+        )
+        _account_mail(to=email, language=preferred_language, template="registration/sign_up_confirm", context={
+            "full_name": full_name, "link": _site_link("sign_up_confirm", token),
+            "hours": sign_up_link_max_age() // 3600,
+        })
+    else:
+        _account_mail(to=existing.email, language=existing.preferred_language, template="registration/sign_up_exists",
+                      context={"full_name": existing.full_name, "login_link": _site_link("login"),
+                               "reset_link": _site_link("password_reset")})
+
+
+def sign_up_link_read(token: str) -> dict:
+    """The sign-up a confirmation link describes ({"email", "full_name", "language", ...}); SignUpLinkError
+    when the link is damaged or too old."""
+    try:
+        data = signing.loads(token, salt=SIGN_UP_TOKEN_SALT, max_age=sign_up_link_max_age())
+    except signing.BadSignature:  # SignatureExpired too
+        raise SignUpLinkError from None
+    if not isinstance(data, dict) or not {"email", "full_name", "language", "password"} <= set(data):
+        raise SignUpLinkError
+    return data
+
+
+def sign_up_link_used(data: dict) -> bool:
+    """Whether the link's address already has an account (the link has been followed, or the address
+    was registered since)."""
+    return User.objects.filter(email__iexact=data["email"]).exists()
+
+
+def sign_up_confirm(*, token: str) -> User | None:
+    """Create the account a confirmation link describes (role `customer`, audited); None when the
+    address already has one. SignUpLinkError for a damaged or old link."""
+    data = sign_up_link_read(token)
+    try:
+        password_hash = decrypt(data["password"])
+    except InvalidToken:  # encrypted with keys no longer configured
+        raise SignUpLinkError from None
+    if sign_up_link_used(data):
+        return None
+    try:
+        with transaction.atomic():
+            user = user_sign_up(email=data["email"], password=None, full_name=data["full_name"],
+                                preferred_language=data["language"], password_hash=password_hash)
+    except IntegrityError:  # the same link followed twice at once
+        return None
+    return user
+
+
+def _site_link(url_name: str, *args) -> str:
+    """An absolute link to the site (settings.SITE_URL), for e-mails."""
+    return settings.SITE_URL.rstrip("/") + reverse(url_name, args=args)
+
+
+def _account_mail(*, to: str, language: str, template: str, context: dict) -> None:
+    """Send `<template>_subject.txt` / `<template>_email.txt` to `to`, in `language`."""
+    with translation.override(language):
+        context = {"site_name": settings.LENDER_NAME, **context}
+        subject = " ".join(render_to_string(f"{template}_subject.txt", context).split())
+        body = render_to_string(f"{template}_email.txt", context)
+    send_mail(subject, body, None, [to])
 
 
 # --- The customer profile -------------------------------------------------------------------------

@@ -6,6 +6,8 @@ from customers.forms import EmailAuthenticationForm, ThrottledPasswordResetForm
 
 urlpatterns = [
     path("accounts/sign-up/", views.sign_up, name="sign_up"),
+    path("accounts/sign-up/done/", views.sign_up_done, name="sign_up_done"),
+    path("accounts/sign-up/confirm/<str:token>/", views.sign_up_confirm, name="sign_up_confirm"),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(authentication_form=EmailAuthenticationForm, redirect_authenticated_user=True),

@@ -1,4 +1,7 @@
+import hashlib
+
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
@@ -24,12 +27,12 @@ from customers.forms import (
     RevealIdForm,
     SignUpForm,
     StatementUploadForm,
+    within_hourly_limit,
 )
 from customers.models import CONSENT_TEXTS, CustomerDocument, CustomerProfile
 from customers.national_id import normalise as normalise_id_number
 from customers.permissions import role_required
 from customers.roles import Role
-from customers.services import user_sign_up
 
 LINE_TITLES = {
     "income": gettext_lazy("Monthly income"),
@@ -42,19 +45,50 @@ LINE_RELATIONS = {line_type: collection for collection, line_type in services.LI
 
 @require_http_methods(["GET", "POST"])
 def sign_up(request):
+    """The same answer for every valid form, whether or not the address has an account: the "check your
+    e-mail" page (customers.services.sign_up_request sends the link, or tells the owner). At most
+    SIGN_UP_MAILS_PER_EMAIL mails an hour go to one address and SIGN_UP_MAILS_PER_IP for one client."""
     if request.user.is_authenticated:
         return redirect("home")
     form = SignUpForm(request.POST or None, initial={"preferred_language": request.LANGUAGE_CODE})
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        user = user_sign_up(
-            email=data["email"], password=data["password1"], full_name=data["full_name"],
-            preferred_language=data["preferred_language"],
-        )
+        hashed = hashlib.sha256(data["email"].encode()).hexdigest()  # no address in the cache keys
+        if (within_hourly_limit(f"sign-up:email:{hashed}", getattr(settings, "SIGN_UP_MAILS_PER_EMAIL", 3))
+                and within_hourly_limit(f"sign-up:ip:{_client_ip(request) or ''}",
+                                        getattr(settings, "SIGN_UP_MAILS_PER_IP", 20))):
+            services.sign_up_request(email=data["email"], password=data["password1"], full_name=data["full_name"],
+                                     preferred_language=data["preferred_language"])
+        return redirect("sign_up_done")
+    return render(request, "registration/sign_up.html", {"form": form})
+
+
+@require_GET
+def sign_up_done(request):
+    return render(request, "registration/sign_up_done.html",
+                  {"hours": services.sign_up_link_max_age() // 3600})
+
+
+@require_http_methods(["GET", "POST"])
+def sign_up_confirm(request, token: str):
+    """The link of the sign-up mail: a page with one button (so a mail scanner that opens links creates
+    nothing); the POST creates the account, signs its owner in and opens the home page."""
+    try:
+        data = services.sign_up_link_read(token)
+    except services.SignUpLinkError:
+        return render(request, "registration/sign_up_confirm.html", {"state": "invalid"})
+    if request.method == "POST":
+        try:
+            user = services.sign_up_confirm(token=token)
+        except services.SignUpLinkError:
+            return render(request, "registration/sign_up_confirm.html", {"state": "invalid"})
+        if user is None:
+            return render(request, "registration/sign_up_confirm.html", {"state": "used"})
         login(request, user, backend="customers.backends.ModelBackendWithRoles")
         messages.success(request, _("Welcome! Your account is ready."))
         return redirect("home")
-    return render(request, "registration/sign_up.html", {"form": form})
+    state = "used" if services.sign_up_link_used(data) else "ready"
+    return render(request, "registration/sign_up_confirm.html", {"state": state, "email": data["email"]})
 
 
 # --- The customer's own profile ("My profile") ---------------------------------------------------

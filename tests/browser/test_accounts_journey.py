@@ -1,8 +1,10 @@
-"""A newcomer signs up, logs out, logs in again and switches the language, in a real browser."""
+"""A newcomer signs up (confirming by the mailed link), logs out, logs in again and switches the language,
+in a real browser."""
 
 import pytest
 
 from customers.models import User
+from tests.browser.sign_up import confirm_sign_up
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -16,7 +18,8 @@ def test_sign_up_log_in_and_switch_language(browser_page):
     page.fill("#id_password1", "a-very-long-secret-9")
     page.fill("#id_password2", "a-very-long-secret-9")
     page.get_by_role("button", name="Sign up").click()
-    page.wait_for_url(base + "/")
+    assert not User.objects.filter(email="sun.li@example.com").exists()  # nothing before the mailed link
+    confirm_sign_up(page, "sun.li@example.com")
     assert "Welcome! Your account is ready." in page.content()
     assert User.objects.get(email="sun.li@example.com").has_role("customer")
 

@@ -27,6 +27,7 @@ from customers.models import CustomerProfile, User
 from installments.models import Application, Installment, Plan
 from installments.origination import decisions
 from installments.origination.contracts import contract_latest
+from tests.browser.sign_up import confirm_sign_up
 from tests.collections_app.factories import plan_active
 from tests.conftest import requires_redis
 from tests.factories import TEST_PASSWORD, TINY_PNG, UserFactory, WorkbenchProductFactory, make_resident_id
@@ -263,7 +264,7 @@ def _journey(page, setup: dict, variant: str) -> None:
     page.fill("#id_password1", PASSWORD)
     page.fill("#id_password2", PASSWORD)
     page.get_by_role("button", name="Sign up").click()
-    page.wait_for_url(base + "/")
+    confirm_sign_up(page, "zhao.min@example.com")  # the link in the confirmation mail
     page.locator("#home-apply").click()
 
     # 1. Personal details, the ID number checked as it is typed.

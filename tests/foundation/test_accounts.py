@@ -13,11 +13,16 @@ from tests.factories import TEST_PASSWORD
 pytestmark = pytest.mark.django_db
 
 
-def test_sign_up_creates_a_customer_and_logs_in(client):
+def test_sign_up_creates_a_customer_by_the_mailed_link_and_logs_in(client):
     response = client.post(reverse("sign_up"), {
         "full_name": "Zhao Lei", "email": "Zhao.Lei@Example.com", "password1": "a-long-pass-phrase-1",
         "password2": "a-long-pass-phrase-1", "preferred_language": "zh-hans",
     })
+    assert response.status_code == 302 and response["Location"] == reverse("sign_up_done")
+    assert not User.objects.filter(email="zhao.lei@example.com").exists()  # not before the link
+    link = re.search(r"https?://[^/\s]+(/accounts/sign-up/confirm/\S+)", mail.outbox[0].body).group(1)
+    assert mail.outbox[0].to == ["zhao.lei@example.com"]
+    response = client.post(link)
     assert response.status_code == 302
     user = User.objects.get(email="zhao.lei@example.com")
     assert user.has_role(Role.CUSTOMER) and not user.is_staff_member
@@ -28,7 +33,7 @@ def test_sign_up_creates_a_customer_and_logs_in(client):
 
 def test_sign_up_rejects_bad_input_and_names_the_field(client, customer):
     response = client.post(reverse("sign_up"), {
-        "full_name": "", "email": customer.email, "password1": "short", "password2": "other",
+        "full_name": "", "email": "not-an-address", "password1": "short", "password2": "other",
         "preferred_language": "en",
     })
     assert response.status_code == 200

@@ -1,7 +1,9 @@
 """Second outside test: lock-out by letter case, open redirects, hostile input giving 500s, JSON API
-errors in production, and password-reset mail floods."""
+errors in production, and password-reset mail floods. Issue #19: sign-up that answers the same for
+known and unknown addresses (finding 8) and debug pages only for the developer's machine (finding 9)."""
 
 import json
+import re
 
 import pytest
 from django.core import mail
@@ -12,7 +14,7 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from customers.models import StatementSummary
+from customers.models import AuditEvent, StatementSummary, User
 from customers.roles import Role
 from tests.factories import TEST_PASSWORD, UserFactory
 
@@ -191,3 +193,172 @@ def test_password_reset_mails_are_throttled_per_client(db, settings):
     assert len(mail.outbox) == 10
     Client(REMOTE_ADDR="203.0.113.10").post(reverse("password_reset"), {"email": "person11@example.org"})
     assert len(mail.outbox) == 11
+
+
+# --- 5. Sign-up answers the same for known and unknown addresses (issue #19, finding 8) ------------------
+
+SIGN_UP = {"full_name": "Li Na", "password1": "a-long-pass-phrase-1", "password2": "a-long-pass-phrase-1",
+           "preferred_language": "en"}
+CONFIRM_LINK = re.compile(r"https?://[^/\s]+(/accounts/sign-up/confirm/\S+)")
+
+
+def _sign_up(client, email: str, **extra):
+    return client.post(reverse("sign_up"), {**SIGN_UP, "email": email, **extra})
+
+
+def _page_text(response) -> str:
+    """A page without its per-request parts (the masked CSRF tokens, 64 letters and digits)."""
+    return re.sub(r"\b[A-Za-z0-9]{64}\b", "<csrf>", response.content.decode())
+
+
+def test_sign_up_answers_the_same_for_a_known_and_an_unknown_address(account, monkeypatch):
+    from customers import services
+
+    hashed = []
+    real_make_password = services.make_password
+    monkeypatch.setattr(services, "make_password", lambda raw: hashed.append(raw) or real_make_password(raw))
+    users_before = set(User.objects.values_list("pk", flat=True))
+    answers = {}
+    for email in ("USER@example.org", "newcomer@example.org"):  # the first has an account (any letter case)
+        client = Client()
+        response = _sign_up(client, email)
+        done = client.get(response["Location"])
+        answers[email] = (response.status_code, response["Location"], done.status_code, _page_text(done),
+                          sorted(client.cookies.keys()))
+    assert answers["USER@example.org"] == answers["newcomer@example.org"]
+    assert answers["newcomer@example.org"][:3] == (302, reverse("sign_up_done"), 200)
+    assert "Check your e-mail" in answers["newcomer@example.org"][3]
+    assert len(hashed) == 2  # both paths hash the password: no shortcut to time
+    assert set(User.objects.values_list("pk", flat=True)) == users_before  # nothing stored before the link
+
+    owner_mail, newcomer_mail = mail.outbox
+    assert owner_mail.to == ["user@example.org"] and newcomer_mail.to == ["newcomer@example.org"]
+    assert "already have an account" in owner_mail.body
+    assert "/accounts/login/" in owner_mail.body and "/accounts/password_reset/" in owner_mail.body
+    assert not CONFIRM_LINK.search(owner_mail.body)
+    assert CONFIRM_LINK.search(newcomer_mail.body)
+    assert SIGN_UP["password1"] not in newcomer_mail.body
+
+
+def test_the_confirmation_link_creates_the_account_once(db):
+    client = Client()
+    _sign_up(client, "Newcomer@Example.org", preferred_language="zh-hans")
+    link = CONFIRM_LINK.search(mail.outbox[0].body).group(1)
+    assert "确认" in mail.outbox[0].subject  # in the language chosen on the form
+    page = client.get(link)
+    assert page.status_code == 200 and b"newcomer@example.org" in page.content and b"sign-up-confirm" in page.content
+    assert not User.objects.filter(email="newcomer@example.org").exists()  # opening the link creates nothing
+
+    response = client.post(link)
+    assert response.status_code == 302 and response["Location"] == reverse("home")
+    user = User.objects.get(email="newcomer@example.org")
+    assert int(client.session["_auth_user_id"]) == user.pk
+    assert user.has_role(Role.CUSTOMER) and user.full_name == "Li Na" and user.preferred_language == "zh-hans"
+    assert user.check_password(SIGN_UP["password1"])
+    assert AuditEvent.objects.filter(action="user.sign_up", target_id=str(user.pk)).count() == 1
+
+    again = Client()
+    assert b"sign-up-confirm" not in again.get(link).content
+    used = again.post(link)
+    assert used.status_code == 200 and "_auth_user_id" not in again.session
+    assert User.objects.filter(email="newcomer@example.org").count() == 1
+    assert AuditEvent.objects.filter(action="user.sign_up", target_id=str(user.pk)).count() == 1
+
+
+def test_a_damaged_or_old_confirmation_link_creates_nothing(db, settings):
+    client = Client()
+    _sign_up(client, "late@example.org")
+    link = CONFIRM_LINK.search(mail.outbox[0].body).group(1)
+    damaged = link.rstrip("/")[:-3] + "abc/"
+    for target in (damaged, "/accounts/sign-up/confirm/not-a-token/"):
+        assert client.get(target).status_code == 200
+        assert client.post(target).status_code == 200
+    settings.SIGN_UP_LINK_MAX_AGE = -1  # every link is too old
+    assert client.post(link).status_code == 200
+    assert not User.objects.filter(email="late@example.org").exists()
+
+
+def test_two_sign_ups_cannot_take_over_an_address(db):
+    """Someone who signs up with another person's address gets no link: it goes to the mailbox."""
+    attacker = Client()
+    _sign_up(attacker, "victim@example.org", password1="attacker-pass-phrase-1", password2="attacker-pass-phrase-1")
+    assert not User.objects.filter(email="victim@example.org").exists()
+    assert mail.outbox[0].to == ["victim@example.org"]
+
+
+def test_sign_up_mails_are_throttled(account, settings):
+    settings.SIGN_UP_MAILS_PER_EMAIL = 3
+    pages = [_sign_up(Client(), "user@example.org") for _ in range(6)]
+    pages += [_sign_up(Client(), "someone.new@example.org") for _ in range(6)]
+    assert {p.status_code for p in pages} == {302} and {p["Location"] for p in pages} == {reverse("sign_up_done")}
+    assert len(mail.outbox) == 6
+    settings.SIGN_UP_MAILS_PER_IP = 2
+    for n in range(4):
+        _sign_up(Client(REMOTE_ADDR="203.0.113.20"), f"fresh{n}@example.org")
+    assert len(mail.outbox) == 8
+
+
+def test_the_owner_is_told_in_their_language(db):
+    UserFactory(roles=[Role.CUSTOMER], email="wang@example.org", preferred_language="zh-hans")
+    _sign_up(Client(), "wang@example.org")
+    assert "注册" in mail.outbox[0].subject and "/accounts/password_reset/" in mail.outbox[0].body
+
+
+# --- 6. The debug pages only for the developer's own machine (issue #19, finding 9) -----------------------
+
+@pytest.fixture
+def failing_home(monkeypatch):
+    from config import views
+
+    monkeypatch.setattr(views, "render", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("boom secret")))
+
+
+def test_with_debug_on_a_remote_client_gets_the_friendly_500(settings, failing_home):
+    settings.DEBUG = True
+    for client in (Client(REMOTE_ADDR="203.0.113.7", raise_request_exception=False),
+                   Client(REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.7", raise_request_exception=False)):
+        response = client.get(reverse("home"))
+        body = response.content.decode()
+        assert response.status_code == 500
+        assert "boom secret" not in body and "Traceback" not in body and "SECRET_KEY" not in body
+        assert "Something went wrong" in body
+    local = Client(REMOTE_ADDR="127.0.0.1", raise_request_exception=False).get(reverse("home"))
+    assert local.status_code == 500 and "boom secret" in local.content.decode()  # the developer's traceback
+
+
+def test_with_debug_on_a_remote_client_gets_no_url_list(settings, db):
+    settings.DEBUG = True
+    remote = Client(REMOTE_ADDR="203.0.113.7").get("/no-such-page-here/")
+    assert remote.status_code == 404
+    assert "URLconf" not in remote.content.decode() and "DEBUG = True" not in remote.content.decode()
+    api = Client(REMOTE_ADDR="203.0.113.7").get("/api/v1/no-such-endpoint/")
+    assert api.status_code == 404 and api.json() == {"detail": "Not found."}
+    local = Client(REMOTE_ADDR="127.0.0.1").get("/no-such-page-here/")
+    assert local.status_code == 404 and "URLconf" in local.content.decode()
+
+
+def test_with_debug_on_a_remote_api_error_is_json(settings, monkeypatch, db):
+    from installments.origination import applications as services
+
+    settings.DEBUG = True
+    monkeypatch.setattr(services, "quote_build", lambda **kw: (_ for _ in ()).throw(RuntimeError("boom secret")))
+    response = APIClient(REMOTE_ADDR="203.0.113.7", raise_request_exception=False).post(
+        reverse("api-quotes"), QUOTE, format="json")
+    assert response.status_code == 500 and response.json() == {"detail": "Server error."}
+
+
+def test_debug_refuses_host_names_that_are_not_local():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'config.settings'); django.setup()"
+    env = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "ALLOWED_HOSTS", "DJANGO_SETTINGS_MODULE")}
+    repo = Path(__file__).resolve().parents[2]
+    for hosts, ok in (("lend.example.com", False), ("*", False), ("127.0.0.1,localhost", True)):
+        result = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, timeout=120,
+                                env={**env, "DEBUG": "1", "ALLOWED_HOSTS": hosts})
+        assert (result.returncode == 0) is ok, (hosts, result.stderr[-500:])
+        if not ok:
+            assert "ALLOWED_HOSTS" in result.stderr
