@@ -39,6 +39,8 @@ export SECRET_KEY="load-$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
 export DEBUG=1 DATABASE_URL="postgres://postgres@127.0.0.1:5432/$DB" REDIS_URL="redis://127.0.0.1:6379/$REDIS_DB"
 export CELERY_TASK_ALWAYS_EAGER=0 MEDIA_ROOT="$WORK/media" LOG_LEVEL=WARNING CONN_MAX_AGE=60
 export THROTTLE_ANON=100000/min THROTTLE_USER=100000/min THROTTLE_QUOTES=100000/min
+# The load test's loan officer signs in with the password alone (two-factor is tested in tests/hardening).
+export TWO_FACTOR_ROLES=approver,admin
 export LOAD_ACCOUNTS="$WORK/accounts.json" LOAD_ACCEPTED="$WORK/accepted.json"
 
 cleanup() {

@@ -1,10 +1,14 @@
 """Every app's API under /api/v1/. Each app adds its routes in its own `api_urls.py`."""
 
 from django.urls import include, path
-from rest_framework.authtoken.views import obtain_auth_token
+
+from customers import two_factor
 
 urlpatterns = [
-    path("auth/token/", obtain_auth_token, name="api-token"),
+    # Expiring, revocable tokens (django-rest-knox); the TOTP code is checked for two-factor roles.
+    path("auth/token/", two_factor.obtain_auth_token, name="api-token"),
+    path("auth/logout/", two_factor.logout, name="api-token-logout"),
+    path("auth/logoutall/", two_factor.logout_all, name="api-token-logout-all"),
     path("", include("customers.api_urls")),
     path("", include("installments.assessment.api_urls")),
     path("", include("installments.api_urls")),

@@ -5,6 +5,7 @@ with no DATABASE_URL a SQLite file is used, with no REDIS_URL Celery tasks run
 in-process (the log says so once at start-up).
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -43,7 +44,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",  # expiring, revocable API tokens, stored hashed (customers.backends)
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -166,7 +167,11 @@ CSRF_COOKIE_HTTPONLY = True
 
 # Two-factor authentication (TOTP, django-otp) for these roles: every page but login, logout,
 # the 2FA pages, static files, i18n and /healthz needs a verified session (customers.two_factor).
-TWO_FACTOR_ROLES = env.list("TWO_FACTOR_ROLES", default=["approver", "admin"])
+TWO_FACTOR_ROLES = env.list("TWO_FACTOR_ROLES", default=["loan_officer", "approver", "collector", "manager", "admin"])
+# Staff enrol their first authenticator only with a one-time enrolment link from an administrator
+# (or their existing factor): the link's lifetime, and how long the session that opened it may enrol.
+TWO_FACTOR_ENROLMENT_LINK_TTL = env.int("TWO_FACTOR_ENROLMENT_LINK_TTL", default=24 * 60 * 60)
+TWO_FACTOR_ENROLMENT_GRANT_TTL = env.int("TWO_FACTOR_ENROLMENT_GRANT_TTL", default=30 * 60)
 OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", default="Fair Installments")
 # Failed TOTP codes lock a device for 1, 2, 4, ... seconds (django-otp's throttling).
 OTP_TOTP_THROTTLE_FACTOR = 1
@@ -280,7 +285,8 @@ for _name, _cast in (("SCORING_ANOMALY_BURST_COUNT", int), ("SCORING_ANOMALY_BUR
 # --- API --------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
+        # Session authentication, answering 401 with a Token challenge when a token was refused.
+        "customers.backends.SessionAuthenticationWithTokenChallenge",
         "customers.backends.TokenAuthenticationWithRoles",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -298,6 +304,13 @@ REST_FRAMEWORK = {
         "user": env("THROTTLE_USER", default="600/min"),
         "quotes": env("THROTTLE_QUOTES", default="60/min"),
     },
+}
+# API tokens (django-rest-knox, customers.backends): stored hashed, expire after API_TOKEN_TTL seconds,
+# revoked on logout, sign out everywhere, a password or role change and a two-factor reset.
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(seconds=env.int("API_TOKEN_TTL", default=10 * 60 * 60)),
+    "AUTH_HEADER_PREFIX": "Token",
+    "AUTO_REFRESH": False,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Installments API",

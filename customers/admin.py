@@ -1,12 +1,14 @@
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from config.errors import DomainError
-from customers import national_id, services
+from customers import national_id, services, two_factor
 from customers.models import (
     AssetLine,
     AuditEvent,
@@ -39,6 +41,23 @@ class UserAdmin(DjangoUserAdmin):
         (_("Important dates"), {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "full_name", "password1", "password2")}),)
+    actions = ["two_factor_links", "two_factor_reset"]
+
+    @admin.action(description=_("Issue two-factor enrolment links"), permissions=["change"])
+    def two_factor_links(self, request, queryset):
+        """One-time enrolment links for the selected users (customers.two_factor), shown once, audited."""
+        links = [(user, two_factor.enrolment_link_issue(user=user, by=request.user, request=request))
+                 for user in queryset]
+        return TemplateResponse(request, "two_factor/links.html", {
+            **self.admin_site.each_context(request), "title": _("Two-factor enrolment links"), "links": links,
+            "ttl_hours": settings.TWO_FACTOR_ENROLMENT_LINK_TTL // 3600})
+
+    @admin.action(description=_("Reset two-factor authentication (and revoke API tokens)"), permissions=["change"])
+    def two_factor_reset(self, request, queryset):
+        for user in queryset:
+            two_factor.two_factor_reset(user=user, by=request.user, request=request, reason="admin site")
+        self.message_user(request, _("Two-factor reset for %(count)s users: issue each a new enrolment link.")
+                          % {"count": queryset.count()}, messages.SUCCESS)
 
     @admin.display(description=_("roles"))
     def roles(self, obj: User) -> str:

@@ -25,7 +25,7 @@ django.setup()
 
 from django.conf import settings  # noqa: E402
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY  # noqa: E402
-from rest_framework.authtoken.models import Token  # noqa: E402
+from knox.models import AuthToken  # noqa: E402
 
 from customers.models import User  # noqa: E402
 from customers.roles import Role  # noqa: E402
@@ -56,7 +56,7 @@ def seed(*, applicants: int, payers: int) -> dict:
     paying = []
     for _ in range(payers):
         plan = plan_active(amount="60000", term=12, by=officer)
-        paying.append({"plan": plan.pk, "token": Token.objects.create(user=plan.customer).key})
+        paying.append({"plan": plan.pk, "token": AuthToken.objects.create(user=plan.customer)[1]})
     return {"applicants": sessions, "payers": paying, "officer": "officer@example.com",
             "officer_password": "demo-pass-2026"}
 

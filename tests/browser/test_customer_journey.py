@@ -145,7 +145,12 @@ def _officer_confirms(page, officer, servicing_request: ServicingRequest, varian
         staff.fill("#id_username", officer.email)
         staff.fill("#id_password", TEST_PASSWORD)
         staff.get_by_role("button", name="Log in").click()
-        staff.wait_for_url(lambda url: "/accounts/login/" not in url)
+        from customers.two_factor import requires_two_factor
+        from tests.conftest import complete_two_factor
+
+        if requires_two_factor(officer):
+            complete_two_factor(staff, officer)
+        staff.wait_for_url(lambda url: "/accounts/" not in url)
         staff.goto(page.live_server_url + "/servicing/staff/requests/")
         card = staff.locator(".card", has=staff.locator(
             f"form[action$='/servicing/staff/requests/{servicing_request.pk}/decide/']"))

@@ -8,6 +8,7 @@ import pytest
 from customers.roles import Role
 from installments.analytics import services as dashboard_services
 from tests.analytics.books import demo_like_book
+from tests.conftest import complete_two_factor
 from tests.factories import TEST_PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -45,6 +46,7 @@ def test_manager_sees_the_dashboard_charts(browser_page, make_user, settings):
     page.fill("#id_username", manager.email)
     page.fill("#id_password", TEST_PASSWORD)
     page.locator("form [type=submit]").last.click()
+    complete_two_factor(page, manager)  # every staff role passes the TOTP step
     page.wait_for_url("**/manager/")
     page.wait_for_function("() => window.Chart && window.Chart.getChart(document.getElementById('par-chart'))")
     for canvas in CHARTS:

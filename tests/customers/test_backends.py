@@ -6,7 +6,7 @@ from django.contrib.auth.models import Group
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 
 from customers.backends import ModelBackendWithRoles
 from customers.roles import Role
@@ -59,20 +59,20 @@ def test_a_signed_in_page_reads_the_user_and_roles_once_and_a_revoked_role_count
 
 def test_an_api_token_reads_the_user_and_roles_once(client):
     customer = UserFactory(roles=[Role.CUSTOMER])
-    token = Token.objects.create(user=customer)
+    _instance, token = AuthToken.objects.create(user=customer)
     with CaptureQueriesContext(connection) as captured:
-        response = client.get(reverse("api-me"), HTTP_AUTHORIZATION=f"Token {token.key}")
+        response = client.get(reverse("api-me"), HTTP_AUTHORIZATION=f"Token {token}")
     assert response.status_code == 200
     assert response.json()["roles"] == [str(Role.CUSTOMER)]
     assert len(_user_reads(captured)) == 1
-    assert len([q for q in captured.captured_queries if '"authtoken_token"' in q["sql"]]) == 1
+    assert len([q for q in captured.captured_queries if '"knox_authtoken"' in q["sql"]]) == 1
 
-    # Refused as DRF refuses (403: session authentication comes first and sends no challenge).
-    unknown = client.get(reverse("api-me"), HTTP_AUTHORIZATION="Token " + "0" * 40)
-    assert unknown.status_code == 403 and unknown.json() == {"detail": "Invalid token."}
-    in_chinese = client.get(reverse("api-me"), HTTP_AUTHORIZATION="Token " + "0" * 40, HTTP_ACCEPT_LANGUAGE="zh-hans")
+    # Refused with a token challenge (401, customers.backends.SessionAuthenticationWithTokenChallenge).
+    unknown = client.get(reverse("api-me"), HTTP_AUTHORIZATION="Token " + "0" * 64)
+    assert unknown.status_code == 401 and unknown.json() == {"detail": "Invalid token."}
+    in_chinese = client.get(reverse("api-me"), HTTP_AUTHORIZATION="Token " + "0" * 64, HTTP_ACCEPT_LANGUAGE="zh-hans")
     assert in_chinese.json() == {"detail": "认证令牌无效。"}
     customer.is_active = False
     customer.save()
-    inactive = client.get(reverse("api-me"), HTTP_AUTHORIZATION=f"Token {token.key}")
-    assert inactive.status_code == 403 and inactive.json() == {"detail": "User inactive or deleted."}
+    inactive = client.get(reverse("api-me"), HTTP_AUTHORIZATION=f"Token {token}")
+    assert inactive.status_code == 401 and inactive.json() == {"detail": "User inactive or deleted."}

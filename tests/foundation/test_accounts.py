@@ -100,7 +100,10 @@ def test_anonymous_is_sent_to_login_from_staff_pages(client):
 
 
 def test_api_me_with_token_auth(api_client, officer):
-    response = api_client.post(reverse("api-token"), {"username": officer.email, "password": TEST_PASSWORD}, format="json")
+    from tests.conftest import totp_code, totp_device_for
+
+    response = api_client.post(reverse("api-token"), {"username": officer.email, "password": TEST_PASSWORD,
+                                                      "otp_token": totp_code(totp_device_for(officer))}, format="json")
     assert response.status_code == 200, response.content
     token = response.json()["token"]
     api_client.credentials(HTTP_AUTHORIZATION=f"Token {token}")

@@ -59,6 +59,7 @@ class Rule:
 RULES = [
     Rule(r"^($|healthz$|accounts/(login|sign-up|password_reset|reset)|i18n/|plans/calculator/|"
          r"api/(schema|docs|redoc)/)", PUBLIC),
+    Rule(r"^accounts/two-factor/users/", frozenset({"admin"})),
     Rule(r"^accounts/", AUTHENTICATED, tolerated=frozenset({"anonymous"})),
     Rule(r"^(me|profile)/", CUSTOMER, own_objects=True, tolerated=frozenset({"admin"})),
     Rule(r"^servicing/my/", CUSTOMER, own_objects=True, tolerated=frozenset({"admin"})),
@@ -249,7 +250,7 @@ def database_fingerprint() -> str:
     """A digest of every row of the product's own tables (customers, installments, scoring, collections,
     tokens, OTP devices): any write changes it."""
     digest = hashlib.sha256()
-    labels = ("customers", "installments", "scoring", "collections_app", "authtoken", "otp_totp")
+    labels = ("customers", "installments", "scoring", "collections_app", "knox", "otp_totp")
     for model in apps.get_models():
         if model._meta.app_label in labels and not model._meta.proxy:
             rows = model._default_manager.order_by("pk").values_list()

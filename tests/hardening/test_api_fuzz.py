@@ -44,13 +44,13 @@ def _keep_the_test_connection():
 @pytest.fixture
 def token_headers(make_user):
     """Token headers of a loan officer and of a customer with a profile."""
-    from rest_framework.authtoken.models import Token
+    from knox.models import AuthToken
 
     from tests.factories import CustomerProfileFactory
 
     officer, customer = make_user(Role.LOAN_OFFICER), make_user(Role.CUSTOMER)
     CustomerProfileFactory(user=customer)
-    return [{"Authorization": f"Token {Token.objects.create(user=user).key}"} for user in (officer, customer)]
+    return [{"Authorization": f"Token {AuthToken.objects.create(user=user)[1]}"} for user in (officer, customer)]
 
 
 @schema.parametrize()

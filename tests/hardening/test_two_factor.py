@@ -1,13 +1,17 @@
-"""Two-factor authentication (TOTP) for the roles in TWO_FACTOR_ROLES, staff session expiry,
-password policy and login throttling on the login page and the API token endpoint."""
+"""Two-factor authentication (TOTP) for the roles in TWO_FACTOR_ROLES, enrolment links, staff
+session expiry, password policy and login throttling on the login page and the API token endpoint."""
+
+import time
 
 import pytest
 from django.contrib.auth.password_validation import validate_password
+from django.core import signing
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from customers import two_factor
 from customers.models import AuditEvent
 from customers.roles import Role
 from tests.conftest import totp_code, totp_device_for
@@ -20,14 +24,39 @@ def _log_in(client, user):
     return client.post(reverse("login"), {"username": user.email, "password": TEST_PASSWORD})
 
 
-@pytest.mark.parametrize("role", [Role.APPROVER, Role.ADMIN])
-def test_two_factor_role_is_sent_to_setup_then_verify_before_any_staff_page(client, make_user, role):
+def _path(link: str) -> str:
+    return link.split("testserver", 1)[-1] if "testserver" in link else link[link.index("/accounts/"):]
+
+
+def _issue(user, by=None) -> str:
+    return _path(two_factor.enrolment_link_issue(user=user, by=by))
+
+
+def test_every_staff_role_needs_two_factor_by_default(settings):
+    assert {"loan_officer", "approver", "manager", "admin"} <= set(settings.TWO_FACTOR_ROLES)
+
+
+@pytest.mark.parametrize("role", [Role.LOAN_OFFICER, Role.MANAGER, Role.APPROVER, Role.ADMIN, Role.COLLECTOR])
+def test_staff_role_is_sent_to_setup_and_enrols_only_with_a_link_then_verifies(client, make_user, role):
     user = make_user(role)
     _log_in(client, user)
     response = client.get(reverse("staff_home"))
     assert response.status_code == 302 and response["Location"].startswith(reverse("two_factor_setup"))
 
+    # The password alone: no QR code, no secret, "ask an admin for an enrolment link"; a code is refused.
     page = client.get(response["Location"])
+    assert page.status_code == 200 and b"Ask an admin for an enrolment link" in page.content
+    assert b"<svg" not in page.content and b"otpauth://" not in page.content
+    assert not TOTPDevice.objects.filter(user=user).exists()
+    refused = client.post(reverse("two_factor_setup"), {"otp_token": "123456"})
+    assert refused.status_code == 403 and not TOTPDevice.objects.filter(user=user).exists()
+    assert AuditEvent.objects.filter(actor=user, action="user.two_factor_enrol_refused").exists()
+    assert client.get(reverse("staff_home")).status_code == 302
+
+    # An administrator's link: the QR code, then the first code confirms the device.
+    link = client.get(_issue(user))
+    assert link.status_code == 302 and link["Location"].startswith(reverse("two_factor_setup"))
+    page = client.get(reverse("two_factor_setup"))
     assert page.status_code == 200
     assert b"<svg" in page.content and b"otpauth://totp/" in page.content
     device = TOTPDevice.objects.get(user=user, confirmed=False)
@@ -44,8 +73,9 @@ def test_two_factor_role_is_sent_to_setup_then_verify_before_any_staff_page(clie
     device.refresh_from_db()
     assert device.confirmed
     assert client.get(reverse("staff_home")).status_code == 200
-    assert AuditEvent.objects.filter(actor=user, action="user.two_factor_enrol").exists()
-    assert AuditEvent.objects.filter(actor=user, action="user.two_factor_failure").exists()
+    for action in ("user.two_factor_link_issue", "user.two_factor_link_use", "user.two_factor_enrol",
+                   "user.two_factor_failure"):
+        assert AuditEvent.objects.filter(action=action, target_id=str(user.pk)).exists(), action
 
     # The next sign-in asks for a code again (verify, not setup).
     client.logout()
@@ -56,6 +86,120 @@ def test_two_factor_role_is_sent_to_setup_then_verify_before_any_staff_page(clie
     assert client.post(reverse("two_factor_verify"), {"otp_token": totp_code(device)}).status_code == 302
     assert client.get(reverse("staff_home")).status_code == 200
     assert AuditEvent.objects.filter(actor=user, action="user.two_factor_verify").exists()
+
+
+def test_a_used_link_is_refused_and_so_is_one_after_enrolment(client, officer):
+    link = _issue(officer)
+    _log_in(client, officer)
+    assert client.get(link).status_code == 302
+    again = client.get(link)
+    assert again.status_code == 403 and b"Enrolment link not valid" in again.content
+    # The session that opened it may enrol; once it has, the grant is spent too.
+    client.get(reverse("two_factor_setup"))
+    device = TOTPDevice.objects.get(user=officer, confirmed=False)
+    assert client.post(reverse("two_factor_setup"), {"otp_token": totp_code(device)}).status_code == 302
+    assert client.get(link).status_code == 403
+    assert AuditEvent.objects.filter(action="user.two_factor_link_refused", target_id=str(officer.pk)).count() == 2
+
+
+def test_an_unused_link_dies_once_a_device_is_confirmed_or_a_newer_link_is_issued(client, officer):
+    first = _issue(officer)
+    second = _issue(officer)
+    _log_in(client, officer)
+    assert client.get(first).status_code == 403  # replaced by the newer one
+    other = _issue(officer)
+    totp_device_for(officer)  # a device confirmed some other way (e.g. the first link on another browser)
+    assert client.get(other).status_code == 403 and client.get(second).status_code == 403
+
+
+def test_an_expired_link_is_refused(client, officer, settings, monkeypatch):
+    real = time.time
+    monkeypatch.setattr(signing.time, "time", lambda: real() - settings.TWO_FACTOR_ENROLMENT_LINK_TTL - 60)
+    link = _issue(officer)
+    monkeypatch.setattr(signing.time, "time", real)
+    _log_in(client, officer)
+    response = client.get(link)
+    assert response.status_code == 403 and b"Enrolment link not valid" in response.content
+    assert b"<svg" not in client.get(reverse("two_factor_setup")).content
+
+
+def test_a_link_works_only_for_the_user_it_was_issued_to(client, officer, manager):
+    link = _issue(officer)
+    _log_in(client, manager)
+    assert client.get(link).status_code == 403
+    assert b"<svg" not in client.get(reverse("two_factor_setup")).content
+    tampered = link.rstrip("/")[:-3] + "abc/"
+    client.logout()
+    _log_in(client, officer)
+    assert client.get(tampered).status_code == 403
+
+
+def test_a_link_needs_the_sign_in_first(client, officer):
+    link = _issue(officer)
+    response = client.get(link)
+    assert response.status_code == 302 and reverse("login") in response["Location"]
+
+
+def test_an_admin_issues_links_and_resets_two_factor_on_the_staff_page(client_for, make_user, client):
+    admin, officer = make_user(Role.ADMIN), make_user(Role.LOAN_OFFICER)
+    totp_device_for(officer)
+    staff = client_for(admin)
+    page = staff.post(reverse("two_factor_manage", args=[officer.pk]), {"action": "link"})
+    assert page.status_code == 200 and b"/accounts/two-factor/enrol/" in page.content
+    reset = staff.post(reverse("two_factor_manage", args=[officer.pk]), {"action": "reset", "reason": "lost phone"})
+    assert reset.status_code == 302 and not TOTPDevice.objects.filter(user=officer).exists()
+    event = AuditEvent.objects.get(action="user.two_factor_reset", target_id=str(officer.pk))
+    assert event.actor == admin and event.reason == "lost phone"
+    # Other staff may not.
+    other = make_user(Role.MANAGER)
+    client.logout()
+    assert client_for(other).get(reverse("two_factor_manage", args=[officer.pk])).status_code == 403
+    # After the reset the user enrols again, only with a new link.
+    client.logout()
+    _log_in(client, officer)
+    assert b"<svg" not in client.get(reverse("two_factor_setup")).content
+    assert client.get(_issue(officer, by=admin)).status_code == 302
+    assert b"<svg" in client.get(reverse("two_factor_setup")).content
+
+
+def test_the_admin_site_action_issues_links(client_for, make_user, settings):
+    admin = make_user(Role.ADMIN, is_staff=True, is_superuser=True)
+    officer = make_user(Role.LOAN_OFFICER)
+    staff = client_for(admin)
+    response = staff.post(reverse("admin:customers_user_changelist"),
+                          {"action": "two_factor_links", "_selected_action": [officer.pk]})
+    assert response.status_code == 200 and b"/accounts/two-factor/enrol/" in response.content
+    totp_device_for(officer)
+    staff.post(reverse("admin:customers_user_changelist"),
+               {"action": "two_factor_reset", "_selected_action": [officer.pk]})
+    assert not TOTPDevice.objects.filter(user=officer).exists()
+
+
+def test_a_verified_user_replaces_the_authenticator_with_the_existing_factor(client_for, officer):
+    old = totp_device_for(officer)
+    client = client_for(officer)
+    assert client.post(reverse("two_factor_account"), {"action": "replace"}).status_code == 302
+    assert b"<svg" in client.get(reverse("two_factor_setup")).content
+    new = TOTPDevice.objects.get(user=officer, confirmed=False)
+    assert client.post(reverse("two_factor_setup"), {"otp_token": totp_code(new)}).status_code == 302
+    assert list(TOTPDevice.objects.filter(user=officer).values_list("pk", flat=True)) == [new.pk]
+    assert not TOTPDevice.objects.filter(pk=old.pk).exists()
+
+
+def test_a_customer_may_turn_two_factor_on_and_is_asked_for_the_code_after(client, customer):
+    _log_in(client, customer)
+    page = client.get(reverse("two_factor_setup"))
+    assert page.status_code == 200 and b"<svg" in page.content  # no link needed for one's own customer account
+    device = TOTPDevice.objects.get(user=customer, confirmed=False)
+    assert client.post(reverse("two_factor_setup"), {"otp_token": totp_code(device)}).status_code == 302
+    assert client.get(reverse("portal:account")).status_code == 200
+    client.logout()
+    _log_in(client, customer)
+    response = client.get(reverse("portal:account"))
+    assert response.status_code == 302 and response["Location"].startswith(reverse("two_factor_verify"))
+    device = totp_device_for(customer)
+    assert client.post(reverse("two_factor_verify"), {"otp_token": totp_code(device)}).status_code == 302
+    assert client.get(reverse("portal:account")).status_code == 200
 
 
 def test_unverified_session_is_refused_by_the_api_and_htmx_gets_a_redirect(client, make_user):
@@ -81,12 +225,15 @@ def test_verified_device_of_another_user_does_not_count(client, make_user):
     assert client.get(reverse("staff_home")).status_code == 302
 
 
-@pytest.mark.parametrize("role", [Role.LOAN_OFFICER, Role.COLLECTOR, Role.MANAGER, Role.CUSTOMER])
-def test_roles_outside_the_list_need_no_second_factor(client, make_user, role):
-    user = make_user(role)
-    _log_in(client, user)
-    page = reverse("staff_home") if role != Role.CUSTOMER else reverse("portal:account")
-    assert client.get(page).status_code == 200
+def test_roles_outside_the_list_need_no_second_factor(client, make_user, settings):
+    customer = make_user(Role.CUSTOMER)
+    _log_in(client, customer)
+    assert client.get(reverse("portal:account")).status_code == 200
+    client.logout()
+    settings.TWO_FACTOR_ROLES = ["approver", "admin"]
+    officer = make_user(Role.LOAN_OFFICER)
+    _log_in(client, officer)
+    assert client.get(reverse("staff_home")).status_code == 200
 
 
 def test_two_factor_roles_are_configurable(client, make_user, settings):
@@ -133,10 +280,24 @@ def test_api_token_for_a_two_factor_role_needs_a_valid_code(api_client, make_use
     assert api_client.get(reverse("api-me")).status_code == 200
 
 
-def test_api_token_for_other_roles_needs_only_the_password(api_client, officer):
-    response = api_client.post(reverse("api-token"), {"username": officer.email, "password": TEST_PASSWORD},
+def test_api_token_for_other_roles_needs_only_the_password(api_client, customer):
+    response = api_client.post(reverse("api-token"), {"username": customer.email, "password": TEST_PASSWORD},
                                format="json")
-    assert response.status_code == 200 and response.json()["token"]
+    assert response.status_code == 200 and response.json()["token"] and response.json()["expiry"]
+
+
+@pytest.mark.parametrize("role", [Role.LOAN_OFFICER, Role.MANAGER])
+def test_api_token_for_officers_and_managers_needs_a_valid_code_now(api_client, make_user, role):
+    user = make_user(role)
+    url = reverse("api-token")
+    no_device = api_client.post(url, {"username": user.email, "password": TEST_PASSWORD}, format="json")
+    assert no_device.status_code == 400 and "otp_token" in no_device.json()
+    device = totp_device_for(user)
+    no_code = api_client.post(url, {"username": user.email, "password": TEST_PASSWORD}, format="json")
+    assert no_code.status_code == 400 and "otp_token" in no_code.json()
+    ok = api_client.post(url, {"username": user.email, "password": TEST_PASSWORD, "otp_token": totp_code(device)},
+                         format="json")
+    assert ok.status_code == 200, ok.content
 
 
 def test_api_token_endpoint_is_throttled_after_repeated_failures(api_client, officer, settings):

@@ -143,9 +143,9 @@ def customer_anonymise(*, user: User, by: User, reason: str) -> dict:
 
 def _close_credentials(user: User) -> None:
     from django_otp.plugins.otp_totp.models import TOTPDevice
-    from rest_framework.authtoken.models import Token
+    from knox.models import AuthToken
 
-    Token.objects.filter(user=user).delete()
+    AuthToken.objects.filter(user=user).delete()
     TOTPDevice.objects.filter(user=user).delete()
 
 

@@ -6,12 +6,14 @@ dependency order. Running it twice changes nothing that the first run made.
 
 import importlib
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from customers.models import User
 from customers.roles import Role
 from customers.services import user_grant_role
+from customers.two_factor import enrolment_links_for_new_staff
 
 DEMO_PASSWORD = "demo-pass-2026"
 DEMO_USERS = [
@@ -47,7 +49,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         with transaction.atomic():
-            ensure_demo_users()
+            users = ensure_demo_users()
         for module_name in AREA_SEEDERS:
             try:
                 module = importlib.import_module(module_name)
@@ -64,3 +66,11 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"Demo logins (password for all: {DEMO_PASSWORD}):"))
         for email, _name, role in DEMO_USERS:
             self.stdout.write(f"  {role.label:<14} {email}")
+        # Staff enrol their authenticator app only with a one-time link (customers.two_factor).
+        links = enrolment_links_for_new_staff(users)
+        if links:
+            self.stdout.write(self.style.SUCCESS(
+                "Two-factor enrolment links for the demo staff (sign in, then open yours; each works once, "
+                f"for {settings.TWO_FACTOR_ENROLMENT_LINK_TTL // 3600} h; seed_demo prints new ones):"))
+            for user, link in links:
+                self.stdout.write(f"  {user.email:<22} {link}")
