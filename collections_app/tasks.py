@@ -16,10 +16,12 @@ from collections_app.collections import cob, reminders
 from collections_app.models import Reminder
 from config.celery import RetryingTask
 from config.errors import DomainError
+from customers import outbox
 
 logger = logging.getLogger(__name__)
 
 RETRY_ON = (ConnectionError, TimeoutError, OSError, OperationalError, InterfaceError)
+SEND_REMINDER = "collections_app.tasks.send_reminder"
 
 
 def _date(value: str | None) -> date | None:
@@ -45,7 +47,7 @@ def queue_reminders(self, on_date: str | None = None) -> dict:
     with transaction.atomic():
         ids = reminders.reminders_queue(on_date=_date(on_date))
         for reminder_id in ids:
-            transaction.on_commit(lambda rid=reminder_id: send_reminder.apply_async(args=[rid]))
+            outbox.enqueue(SEND_REMINDER, args=[reminder_id])  # published after commit
     return {"queued": len(ids)}
 
 
@@ -56,6 +58,7 @@ def send_reminder(self, reminder_id: int) -> str:
     when they end."""
     reminder = reminders.reminder_send(reminder_id=reminder_id)
     if reminder.status == Reminder.Status.DEFERRED and reminder.defer_until and not self.request.is_eager:
-        # In-process (eager) runs leave it deferred: the next queueing picks it up.
-        send_reminder.apply_async(args=[reminder_id], eta=reminder.defer_until)
+        # In-process (eager) runs leave it deferred: the next queueing picks it up. The outbox holds it
+        # until then (an ETA message in Redis would come back every visibility timeout).
+        outbox.enqueue(SEND_REMINDER, args=[reminder_id], not_before=reminder.defer_until)
     return reminder.status

@@ -30,10 +30,12 @@ class RetryingTask(app.Task):
 
 
 def enqueue(task_name: str, *, args: tuple | list = (), kwargs: dict | None = None, **options):
-    """Queue the task registered as `task_name` (in-process when tasks run eagerly).
+    """Publish the task registered as `task_name` now (in-process when tasks run eagerly).
 
     Services enqueue the task that wraps them by name, so an app's `tasks.py` imports its services
-    and never the other way round (no import cycle; see the import-linter contracts).
+    and never the other way round (no import cycle; see the import-linter contracts). They go through
+    the transactional outbox (`customers.outbox.enqueue`), which calls this after commit with one
+    bounded attempt (settings: broker timeouts) and publishes again what the broker did not take.
     """
     if task_name not in app.tasks:  # a web process imports the apps' tasks modules on first use
         app.loader.import_default_modules()

@@ -219,9 +219,10 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Installments <no-reply@e
 # --- Redis, cache, Celery ---------------------------------------------------------
 REDIS_URL = env("REDIS_URL", default="")
 if REDIS_URL:
-    # Bounded waits: a Redis that hangs must not hang the pages (sessions are cached there).
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
-                          "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1}}}
+    # Bounded waits, failing soft (config/cache.py): with Redis down or hung, the pages, the quote API
+    # and its throttle work without the cache (one short timeout every few seconds, then none).
+    CACHES = {"default": {"BACKEND": "config.cache.FailSoftRedisCache", "LOCATION": REDIS_URL,
+                          "OPTIONS": {"socket_connect_timeout": 0.25, "socket_timeout": 0.5}}}
     # Sessions: the database is the record, Redis saves the read (config/session_store.py).
     SESSION_ENGINE = "config.session_store"
 else:
@@ -250,8 +251,29 @@ CELERY_IMPORTS = ("installments.assessment.tasks",)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# Redis down must not hold a request: work is queued through the outbox (customers/outbox.py), which
+# publishes once after commit with these bounds and leaves what fails to its dispatcher.
+CELERY_BROKER_CONNECTION_TIMEOUT = 0.5
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 0.5
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {
+    "retry_policy": {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}}
+# A message whose worker died holding it (acks_late, reject_on_worker_lost) goes back to its queue
+# after the visibility timeout: longer than the longest task, short enough to redo it within minutes.
+# Workers look for such messages every `unacked_restore_interval` x 3 seconds (30 s by default).
+TASK_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=300)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": TASK_VISIBILITY_TIMEOUT,
+    "unacked_restore_interval": max(1, min(10, TASK_VISIBILITY_TIMEOUT // 30)), "unacked_restore_throttle": 3,
+    "socket_connect_timeout": 0.5, "socket_timeout": 0.5,
+    "max_retries": 0,  # a producer connects once (kombu's failover options); the worker reconnects on its own
+}
 CELERY_RESULT_EXPIRES = 3600
+# The outbox (customers/outbox.py): a row published but not done is published again after this many
+# seconds (doubling each time), at most OUTBOX_MAX_ATTEMPTS times; done rows are kept OUTBOX_KEEP_DAYS.
+OUTBOX_RESEND_AFTER = env.int("OUTBOX_RESEND_AFTER", default=240)
+OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=10)
+OUTBOX_KEEP_DAYS = env.int("OUTBOX_KEEP_DAYS", default=7)
 
 # --- Product ----------------------------------------------------------------------
 LENDER_NAME = env("LENDER_NAME", default="Fair Installments")

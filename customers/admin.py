@@ -19,6 +19,7 @@ from customers.models import (
     ExpenseLine,
     IncomeLine,
     InterviewNote,
+    OutboxTask,
     ReviewState,
     SpendingCategoryRule,
     StatementSummary,
@@ -285,3 +286,14 @@ class SatisfactionRatingAdmin(_ReadOnlyAdmin):
     search_fields = ["user__email", "user__full_name", "application__number", "comment"]
     list_select_related = ["user", "application"]
     date_hierarchy = "created_at"
+
+
+@admin.register(OutboxTask)
+class OutboxTaskAdmin(_ReadOnlyAdmin):
+    """Queued Celery work (customers/outbox.py): read-only; what is not done is resent by the dispatcher."""
+
+    list_display = ("pk", "task_name", "created_at", "dispatched_at", "done_at", "attempts", "due_at")
+    list_filter = ("task_name", ("done_at", admin.EmptyFieldListFilter))
+    search_fields = ("task_name", "last_error")
+    date_hierarchy = "created_at"
+    readonly_fields = [field.name for field in OutboxTask._meta.fields]

@@ -682,3 +682,31 @@ class SatisfactionRating(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} {self.moment} {self.rating}/5"
+
+
+class OutboxTask(models.Model):
+    """A Celery task queued in the same transaction as the change it follows (customers/outbox.py):
+    published after commit, published again by the dispatcher until a worker has run it."""
+
+    task_name = models.CharField(_("task"), max_length=200)
+    args = models.JSONField(_("arguments"), default=list, blank=True)
+    kwargs = models.JSONField(_("keyword arguments"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("queued"), default=timezone.now, db_index=True)
+    not_before = models.DateTimeField(_("not before"), null=True, blank=True)
+    due_at = models.DateTimeField(_("next publish"), null=True, blank=True,
+                                  help_text=_("When the dispatcher publishes it (again) unless it is done; "
+                                              "empty once done or given up."))
+    dispatched_at = models.DateTimeField(_("last published"), null=True, blank=True)
+    done_at = models.DateTimeField(_("done"), null=True, blank=True)
+    attempts = models.PositiveIntegerField(_("publications"), default=0)
+    last_error = models.TextField(_("last error"), blank=True)
+
+    class Meta:
+        verbose_name = _("outbox task")
+        verbose_name_plural = _("outbox tasks")
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["due_at"], condition=models.Q(done_at__isnull=True),
+                                name="outbox_due_not_done")]
+
+    def __str__(self) -> str:
+        return f"{self.task_name}{tuple(self.args)} #{self.pk}"

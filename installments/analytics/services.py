@@ -31,7 +31,7 @@ from django.db.models import BigIntegerField, Count, F, FloatField, OuterRef, Su
 from django.db.models.functions import Cast, Coalesce, Round
 from django.utils import timezone
 
-from config.celery import enqueue
+from customers import outbox
 from customers.audit import audit_record
 from customers.roles import Role
 from installments.analytics import experiments
@@ -399,18 +399,14 @@ def summaries_refresh(*, by=None, today: date | None = None, triggered_by: str =
 
 
 def summaries_refresh_enqueue(*, by) -> bool:
-    """The "refresh now" button: queue the refresh after commit (in-process without a broker).
-    Returns False when the broker cannot take it (the hourly job will run anyway)."""
+    """The "refresh now" button: queue the refresh now through the outbox (in-process without a broker).
+    Returns False when the broker cannot take it now (the outbox dispatcher sends it later)."""
     if by is None or not by.has_role(*DASHBOARD_ROLES):
         raise PermissionDenied
     audit_record(actor=by, action="dashboard.summaries_refresh_request")
-    try:
-        enqueue("installments.tasks.refresh_management_summaries", kwargs={"triggered_by": f"user:{by.pk}"},
-                retry=False)
-    except Exception:  # broker down: the beat job will refresh later
-        logger.warning("Summaries refresh could not be queued.")
-        return False
-    return True
+    row = outbox.enqueue("installments.tasks.refresh_management_summaries",
+                         kwargs={"triggered_by": f"user:{by.pk}"}, at_once=True)
+    return row.dispatched_at is not None
 
 
 # --- Experiment results -----------------------------------------------------------------------------

@@ -11,8 +11,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from config.celery import enqueue
 from config.errors import DomainError
+from customers import outbox
 from customers.audit import audit_record, transition
 from customers.roles import Role
 from installments.engine.offers import (
@@ -131,26 +131,25 @@ def _transition_locked(application: Application, *, to: str, by, reason: str, da
 
 
 def application_submit(*, application: Application, by, locked: bool = False) -> Application:
-    """Submit a draft: it is saved as 'submitted, awaiting score' and scoring is queued after commit.
+    """Submit a draft: it is saved as 'submitted, awaiting score' and scoring is queued in the same
+    transaction (the outbox publishes it after commit).
     `locked`: the caller's transaction holds the application's row lock (see application_transition).
 
-    If the broker or worker is down the application stays saved in that state; the periodic
-    scoring sweep picks it up later, so a submission is never lost.
+    If the broker or worker is down the application stays saved in that state with its outbox row;
+    the outbox dispatcher publishes it when the broker is back (and the scoring sweep scores what is
+    left `submitted`), so a submission is never lost.
     """
     submitted = application_transition(application=application, to=Application.State.SUBMITTED, by=by,
                                        reason="submitted by customer" if by.pk == application.customer_id else "submitted",
                                        locked=locked)
-    transaction.on_commit(lambda: enqueue_scoring(application_id=submitted.pk))
+    enqueue_scoring(application_id=submitted.pk)
     return submitted
 
 
 def enqueue_scoring(*, application_id: int) -> bool:
-    """Queue the scoring task; returns False (and logs) when the broker cannot take it right now."""
-    try:
-        enqueue(SCORE_TASK, args=[application_id], retry=False)
-    except Exception:  # broker down: the periodic sweep will score it later
-        logger.warning("Scoring could not be queued for application %s; the sweep will retry.", application_id)
-        return False
+    """Queue the scoring task in the caller's transaction (customers.outbox): published after commit
+    with one bounded broker call, or later by the outbox dispatcher when the broker cannot take it."""
+    outbox.enqueue(SCORE_TASK, args=[application_id])
     return True
 
 

@@ -16,13 +16,13 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import F
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 
 from config.celery import enqueue
+from customers import outbox
 from customers.models import DocumentKind
 from customers.notifications import OutgoingMessage, backend_for
 from installments.models import Application, ApplicationNotice, Decision, DocumentRequest, Offer
@@ -79,8 +79,8 @@ def notice_queue(*, application: Application, kind: str, key: str, extra: dict |
     subject, body = notice_render(application=application, kind=kind, language=language, extra=extra or {})
     notice = ApplicationNotice.objects.create(application=application, kind=kind, key=key, language=language,
                                               recipient=application.customer.email or "", subject=subject, body=body)
-    # robust: with the broker down the decision still stands; the beat job re-sends what stayed queued.
-    transaction.on_commit(lambda: enqueue(SEND_TASK, args=[notice.pk]), robust=True)
+    # In the decision's transaction, published after commit; with the broker down the outbox resends it.
+    outbox.enqueue(SEND_TASK, args=[notice.pk])
     return notice
 
 

@@ -26,3 +26,24 @@ def record_payment_then_hang(plan_id: int, officer_id: int, key: str, attempts_f
         attempts.write(f"{payment.pk} {'replayed' if payment.replayed else 'posted'} {os.getpid()}\n")
     time.sleep(hang_seconds)
     return payment.pk
+
+
+def _hold_scoring(notes_file: str, hold_seconds: float) -> None:
+    """The scoring-kill test's worker (HARDENING_HOLD_SCORING=<file>): note the application and the
+    process in the file, then hold each scoring task before scoring, so the test can kill the worker
+    while it holds the message (not acknowledged: acks_late)."""
+    from installments.assessment import online
+
+    real_score = online.application_score
+
+    def held_score(*, application_id: int):
+        with Path(notes_file).open("a") as notes:
+            notes.write(f"{application_id} {os.getpid()}\n")
+        time.sleep(hold_seconds)
+        return real_score(application_id=application_id)
+
+    online.application_score = held_score
+
+
+if os.environ.get("HARDENING_HOLD_SCORING"):
+    _hold_scoring(os.environ["HARDENING_HOLD_SCORING"], float(os.environ.get("HARDENING_HOLD_SECONDS", "120")))
