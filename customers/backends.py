@@ -22,6 +22,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from knox.auth import TokenAuthentication as KnoxTokenAuthentication
 from knox.crypto import hash_token
 from knox.models import AuthToken
@@ -176,3 +177,28 @@ def _device_delete(sender, instance, **kwargs):
     """A removed authenticator (reset, replaced, deleted in the admin) ends the tokens it proved."""
     if instance.confirmed:
         tokens_revoke(instance.user_id, reason="two_factor_reset")
+
+
+class TokenAuthenticationScheme(OpenApiAuthenticationExtension):
+    """The API token in the OpenAPI schema (/api/docs/): `Authorization: Token <token>`."""
+
+    target_class = "customers.backends.TokenAuthenticationWithRoles"
+    name = "tokenAuth"
+    match_subclasses = True
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "header", "name": "Authorization",
+                "description": "`Token <token>` from POST /api/v1/auth/token/; it expires (API_TOKEN_TTL) and is "
+                               "revoked by /api/v1/auth/logout/, /api/v1/auth/logoutall/, a password, role or "
+                               "two-factor change."}
+
+
+class SessionAuthenticationScheme(OpenApiAuthenticationExtension):
+    """The browser session in the OpenAPI schema (a `sessionid` cookie)."""
+
+    target_class = "customers.backends.SessionAuthenticationWithTokenChallenge"
+    name = "cookieAuth"
+    match_subclasses = True
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "cookie", "name": "sessionid"}
