@@ -278,7 +278,7 @@ OUTBOX_KEEP_DAYS = env.int("OUTBOX_KEEP_DAYS", default=7)
 # --- Product ----------------------------------------------------------------------
 LENDER_NAME = env("LENDER_NAME", default="Fair Installments")
 # The public address of the site: links in e-mails and SMS point here.
-SITE_URL = env("SITE_URL", default="http://localhost:8000")
+SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")  # where `make run` serves
 # Legal APR cap (percent) for quotes without a product; products carry their own cap.
 INSTALLMENTS_LEGAL_MAX_APR = env("INSTALLMENTS_LEGAL_MAX_APR", default="24")
 # Customers pay only through this provider adapter (collections_app.servicing.providers documents the interface);
