@@ -92,6 +92,17 @@ from installments.assessment import online, policy  # noqa: E402
 from scoring import registry  # noqa: E402
 
 
+def _verify_two_factor(client: Client, user) -> None:
+    """Mark the client's session verified by a confirmed TOTP device, as django-otp's login() does."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=True)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+
+
 @contextmanager
 def plain_orm():
     """Every PreparedQuery runs its queryset through the ORM on each call (config.prepared's own
@@ -270,6 +281,7 @@ def main() -> None:
     origination.enqueue_scoring = lambda *, application_id: queued.append(application_id) or True
     officer_client = Client()
     officer_client.force_login(officer, backend="customers.backends.ModelBackendWithRoles")
+    _verify_two_factor(officer_client, officer)  # loan officers pass the TOTP step (TWO_FACTOR_ROLES)
     rec = Recorder()
     names = list(modes)
     for i, user in enumerate(customers):
