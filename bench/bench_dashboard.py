@@ -261,6 +261,14 @@ def main() -> None:
         manager.groups.add(Group.objects.get_or_create(name="manager")[0])
         client = Client()
         client.force_login(manager, backend="customers.backends.ModelBackendWithRoles")
+        # Managers pass the TOTP step (TWO_FACTOR_ROLES): the session is verified as django-otp's login() does.
+        from django_otp import DEVICE_ID_SESSION_KEY
+        from django_otp.plugins.otp_totp.models import TOTPDevice
+
+        session = client.session
+        session[DEVICE_ID_SESSION_KEY] = TOTPDevice.objects.create(user=manager, name="Authenticator app",
+                                                                   confirmed=True).persistent_id
+        session.save()
         product = LoanProduct.objects.order_by("pk").first()
         pages = [("/manager/?range=12m", "overview, 12 months, all products"),
                  (f"/manager/?range=all&product={product.pk}", "overview, since the start, one product"),
