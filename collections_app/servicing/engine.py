@@ -12,6 +12,7 @@ import dataclasses
 from datetime import date
 from decimal import Decimal
 
+from installments.engine.offers import offer_terms_to_dict
 from installments.engine.schedules import (
     Installment as EngineRow,
 )
@@ -32,20 +33,9 @@ _ALIASES = {"term_months": "term", "rate": "annual_rate", "plan_type": "method"}
 
 
 def terms_to_json(terms: PlanTerms) -> dict:
-    """PlanTerms as JSON-safe values: Decimals and dates as strings, sets as sorted lists."""
-    out = {}
-    for name in TERM_FIELDS:
-        value = getattr(terms, name)
-        if isinstance(value, Decimal):
-            value = str(value)
-        elif isinstance(value, date):
-            value = value.isoformat()
-        elif isinstance(value, frozenset):
-            value = sorted(value)
-        elif isinstance(value, tuple):
-            value = [None if v is None else str(v) for v in value]
-        out[name] = value
-    return out
+    """PlanTerms as JSON-safe values: the offer engine's own form (Decimals and dates as strings,
+    sets as sorted lists), so a plan's stored terms and an offer's read the same."""
+    return offer_terms_to_dict(terms)
 
 
 def _parse(name: str, value):
