@@ -1,6 +1,7 @@
 """Monitoring of the model in use: population stability (PSI) of the score and of each characteristic
 against the training sample, the score and grade distributions and the fairness report, recorded
-per period (`monitoring_snapshot_record`).
+per period (`monitoring_snapshot_record`); and what the model scores on (`model_inputs`), so the
+fairness page states exactly that and nothing else.
 """
 
 from __future__ import annotations
@@ -16,12 +17,49 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from config.errors import DomainError
-from scoring.features import validate_frame
+from scoring.features import FEATURES_BY_NAME, PROTECTED_ATTRIBUTES, validate_frame
 from scoring.models import MonitoringSnapshot, ScoreResult, ScoringModelVersion
 from scoring.registry import active_model, model_version_scorecard
 from scoring.scorecard import FeatureBinning, Scorecard, psi, psi_status
 
 STATUS_ORDER = {"stable": 0, "watch": 1, "act": 2}
+
+# The bands `scoring.scorecard.psi_status` reads a PSI by: "stable" below PSI_WATCH_FROM, "watch" from
+# it up to and including PSI_ACT_ABOVE, "act" above. psi_status keeps them as literals; these copies
+# are what the page states, and tests/test_monitoring_honest.py pins them to psi_status's answers.
+PSI_WATCH_FROM = 0.10
+PSI_ACT_ABOVE = 0.25
+
+# Characteristics that may lawfully be scored on but that a fairness review must see named: when the
+# model uses one, the monitoring page says so plainly. Protected attributes (sex, ethnicity, ...) are
+# scoring.features.PROTECTED_ATTRIBUTES: never model inputs.
+SENSITIVE_CHARACTERISTICS: tuple[str, ...] = ("age", "marital_status", "dependants")
+
+
+def model_inputs(card: Scorecard) -> dict[str, Any]:
+    """What `card` scores on, from its own features (not from the feature catalogue):
+
+    - `features`: one dict per model feature in the card's order, with `name`, `label`, `label_zh`
+      (scoring.features) and `sensitive` (in SENSITIVE_CHARACTERISTICS);
+    - `sensitive_used`: names of the sensitive characteristics the card uses;
+    - `sensitive_unused`: names of those it does not use;
+    - `protected_never`: protected attributes the card does not use (all of them, for a valid model);
+    - `protected_used`: protected attributes the card does use (empty unless something is badly wrong).
+    """
+    names = list(card.feature_names)
+    features = []
+    for name in names:
+        feature = FEATURES_BY_NAME.get(name)
+        label = (feature.label if feature else "") or name
+        features.append({"name": name, "label": label, "label_zh": (feature.label_zh if feature else "") or label,
+                         "sensitive": name in SENSITIVE_CHARACTERISTICS})
+    return {
+        "features": features,
+        "sensitive_used": [n for n in names if n in SENSITIVE_CHARACTERISTICS],
+        "sensitive_unused": [n for n in SENSITIVE_CHARACTERISTICS if n not in names],
+        "protected_never": [a for a in PROTECTED_ATTRIBUTES if a not in names],
+        "protected_used": [a for a in PROTECTED_ATTRIBUTES if a in names],
+    }
 
 
 def _day_bounds(start: date, end: date) -> tuple[datetime, datetime]:

@@ -3,6 +3,7 @@ model registry and monitoring page, and the fairness report."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date, datetime, timedelta
 from datetime import time as dt_time
 from typing import Any
@@ -14,8 +15,10 @@ from django.utils.translation import gettext_lazy as _
 from customers.models import Sex
 from customers.roles import Role
 from customers.selectors import age_on
+from installments.assessment.monitoring import model_inputs
 from installments.models import Application
 from scoring.models import MonitoringSnapshot, ScoreResult, ScoringModelVersion
+from scoring.registry import model_version_scorecard
 from scoring.scorecard import four_fifths_flags
 
 # Who sees scores, reasons, rule hits and anomaly flags (page and API); customers never do.
@@ -75,6 +78,9 @@ def _age_band(age: int | None) -> str:
 
 
 def _groups_table(rows: list[dict], key: str, labels: dict[str, Any], order: list[str]) -> list[dict]:
+    """Per group: approvals of decided applications and outcomes of the plans granted, each with the
+    four-fifths rule (approval rate, and good rate = plans never bad / plans, against the best group's).
+    The "unknown" group is shown but never judged."""
     stats: dict[str, dict[str, int]] = {}
     for row in rows:
         group = stats.setdefault(row[key], {"decided": 0, "approved": 0, "plans": 0, "bad": 0})
@@ -85,12 +91,15 @@ def _groups_table(rows: list[dict], key: str, labels: dict[str, Any], order: lis
             group["bad"] += row["bad"]
     judged = {g: s["approved"] / s["decided"] for g, s in stats.items() if g != "unknown" and s["decided"]}
     impact = four_fifths_flags(judged, threshold=FOUR_FIFTHS)
+    repaid = {g: (s["plans"] - s["bad"]) / s["plans"] for g, s in stats.items() if g != "unknown" and s["plans"]}
+    outcome_impact = four_fifths_flags(repaid, threshold=FOUR_FIFTHS)
     table = []
     for group in [*order, "unknown"]:
         if group not in stats:
             continue
         s = stats[group]
         verdict = impact.get(group)
+        outcome_verdict = outcome_impact.get(group)
         table.append({
             "group": group,
             "label": str(labels.get(group, group)),
@@ -102,17 +111,26 @@ def _groups_table(rows: list[dict], key: str, labels: dict[str, Any], order: lis
             "plans": s["plans"],
             "bad": s["bad"],
             "bad_rate": s["bad"] / s["plans"] if s["plans"] else None,
+            "good": s["plans"] - s["bad"],
+            "good_rate": (s["plans"] - s["bad"]) / s["plans"] if s["plans"] else None,
+            "outcome_impact_ratio": outcome_verdict.impact_ratio if outcome_verdict else None,
+            "outcome_flagged": bool(outcome_verdict and outcome_verdict.flagged),
         })
     return table
 
 
 def fairness_report(*, since: date | None = None, until: date | None = None) -> dict[str, Any]:
-    """Approval rate and bad rate by sex and by age band at application, with the four-fifths rule.
+    """Approval rate and repayment outcome by sex and by age band at application, with the
+    four-fifths rule on both.
 
     Decided applications only (approved and later states vs declined), by decision date within
-    [since, until]. Bad: the plan was ever 30+ days past due within 12 months of disbursement.
-    A group is flagged when its approval rate is below 4/5 of the best group's. Sex is read from
-    the profile for this report only; it is never a scoring input.
+    [since, until]. Bad: the plan was ever 30+ days past due within 12 months of disbursement, the
+    days counted from each installment's value date (`book.book_outcomes`), never from when a
+    payment was booked; a plan younger than 12 months counts with what it has shown so far. Good:
+    a plan that is not bad. A group is flagged on approvals when its approval rate is below 4/5 of
+    the best group's, and on outcomes when its good rate is below 4/5 of the best group's. Sex is
+    read from the profile for this report only; it is never a scoring input (PROTECTED_ATTRIBUTES).
+    `scored_by`: decided applications per model version that scored them (None: no stored score).
     """
     from installments.assessment.book import book_outcomes
 
@@ -123,7 +141,8 @@ def fairness_report(*, since: date | None = None, until: date | None = None) -> 
     if until:
         decided = decided.filter(decided_at__lt=datetime.combine(until + timedelta(days=1), dt_time.min, tzinfo=tz))
     raw = list(decided.values("pk", "state", "submitted_at", "created_at", "customer__profile__sex",
-                              "customer__profile__date_of_birth", "plan__pk", "plan__disbursement_date"))
+                              "customer__profile__date_of_birth", "plan__pk", "plan__disbursement_date",
+                              "score_result__model_version__label"))
     plans = [{"pk": r["plan__pk"], "disbursement_date": r["plan__disbursement_date"]} for r in raw if r["plan__pk"]]
     outcomes = book_outcomes(plans) if plans else {}
     rows = []
@@ -137,19 +156,21 @@ def fairness_report(*, since: date | None = None, until: date | None = None) -> 
             "plan": r["plan__pk"],
             "bad": outcomes.get(r["plan__pk"], 0),
         })
+    scored_by = Counter(r["score_result__model_version__label"] for r in raw)
     sex_labels = {**dict(Sex.choices), "unknown": _("Not recorded")}
     age_labels = {label: label for _low, _high, label in AGE_BANDS} | {"unknown": _("Not recorded")}
     return {
         "decided": len(rows),
         "threshold": FOUR_FIFTHS,
+        "scored_by": sorted(scored_by.items(), key=lambda item: (item[0] is None, -item[1], item[0] or "")),
         "sex": _groups_table(rows, "sex", sex_labels, [c for c, _label in Sex.choices]),
         "age_band": _groups_table(rows, "age_band", age_labels, [label for _l, _h, label in AGE_BANDS]),
     }
 
 
 def monitoring_overview() -> dict[str, Any]:
-    """What the monitoring page shows: the active version with its metrics and calibration, its
-    latest snapshot and the PSI history."""
+    """What the monitoring page shows: the active version with its metrics and calibration, what it
+    scores on (`monitoring.model_inputs` of its own scorecard), its latest snapshot and the PSI history."""
     version = active_model_version()
     if version is None:
         return {"version": None}
@@ -158,6 +179,7 @@ def monitoring_overview() -> dict[str, Any]:
     metrics = version.metrics or {}
     return {
         "version": version,
+        "inputs": model_inputs(model_version_scorecard(version)),
         "metrics": metrics,
         "cv": metrics.get("cross_validation", {}),
         "holdout": metrics.get("holdout", {}),
