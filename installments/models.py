@@ -495,7 +495,8 @@ class DecisionPolicy(models.Model):
 
 class DocumentRequest(models.Model):
     """An officer asks the customer for more documents: a message and a checklist of document kinds
-    (customers.DocumentKind values). Resolved when the officer resumes the review."""
+    (customers.DocumentKind values). Resolved when the officer resumes the review, or by the
+    decision taken while it was open (`closed_by_decision`), whether or not the documents came."""
 
     application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="document_requests",
                                     verbose_name=_("application"))
@@ -507,6 +508,9 @@ class DocumentRequest(models.Model):
     resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                     related_name="+", verbose_name=_("resolved by"))
     resolved_at = models.DateTimeField(_("resolved"), null=True, blank=True)
+    closed_by_decision = models.ForeignKey("Decision", null=True, blank=True, on_delete=models.SET_NULL,
+                                           related_name="closed_document_requests",
+                                           verbose_name=_("closed by the decision"))
 
     class Meta:
         verbose_name = _("document request")

@@ -17,11 +17,21 @@ without anomaly flags; refer (the officer's judgement, no recommendation) otherw
 anomaly flags, or no score. Approving or counter-offering against "decline", or declining against
 "approve", is an override: it needs a written reason and a second person.
 
+A customer in arrears with us now (`gates.customer_arrears`: a live plan past due or an overdue
+amount, read at decision time) is never "approve": refer, or decline when the score says so.
+
 Four-eyes (`DecisionPolicy`, admin-editable with an effective date)
 -------------------------------------------------------------------
-An approval or counter-offer whose amount financed is above `four_eyes_amount`, and any override,
-waits in `awaiting_approval` until an approver confirms it (it then takes effect) or returns it
-to review. Otherwise the decision takes effect at once. An approval that takes effect moves the
+An approval or counter-offer whose amount financed is above `four_eyes_amount`, any override, and
+an approval or counter-offer whose installment is not affordable on the customer's finances now
+(the offer engine's rule, `gates.offer_affordability`) or for a customer in arrears with us now
+(`decision_gates`) waits in `awaiting_approval` until an approver confirms it (it then takes
+effect) or returns it to review; the last two, like an override, need the officer's written
+reason (`override_reason`). Otherwise the decision takes effect at once.
+
+Open document requests are closed by the decision that resumes the review; the decision's audit
+record lists them (`document_requests_closed`) and so does the decision
+(`DocumentRequest.closed_by_decision`). An approval that takes effect moves the
 application to `approved` and generates contract version 1 (installments.origination.contracts).
 
 Concurrency
@@ -41,6 +51,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from config.errors import DomainError
 from customers.audit import audit_record
@@ -49,7 +60,7 @@ from customers.roles import Role
 from installments.engine.offers import METHOD_NAMES, CustomerFinances, offer_terms_to_dict, price
 from installments.engine.schedules import schedule_to_dict
 from installments.models import Application, Decision, DecisionPolicy, DocumentRequest, Offer
-from installments.origination import notices, selectors
+from installments.origination import gates, notices, selectors
 from installments.origination.contracts import contract_generate
 from installments.origination.reasons import DECLINE_REASON_TEXTS, DeclineReason
 from installments.origination.selectors import DECIDE_ROLES
@@ -70,6 +81,16 @@ COUNTER_OFFER_METHODS = ("annuity", "equal_principal")
 
 FOUR_EYES_AMOUNT = "amount_over_threshold"
 FOUR_EYES_OVERRIDE = "override"
+FOUR_EYES_UNAFFORDABLE = "unaffordable"
+FOUR_EYES_ARREARS = "arrears"
+FOUR_EYES_LABELS = {
+    FOUR_EYES_AMOUNT: gettext_lazy("the amount is above the four-eyes limit"),
+    FOUR_EYES_OVERRIDE: gettext_lazy("it overrides the model's recommendation"),
+    FOUR_EYES_UNAFFORDABLE: gettext_lazy("the installment is more than the customer can afford"),
+    FOUR_EYES_ARREARS: gettext_lazy("the customer is in arrears with us"),
+}
+# The reasons the officer must explain in writing (`override_reason`) before a second approver sees them.
+FOUR_EYES_NEED_REASON = (FOUR_EYES_OVERRIDE, FOUR_EYES_UNAFFORDABLE, FOUR_EYES_ARREARS)
 
 RECOMMEND_APPROVE_GRADES = "ABCDE"
 RECOMMEND_DECLINE_GRADES = "G"
@@ -97,7 +118,32 @@ class Recommendation:
 
 
 def recommendation_for(application: Application) -> Recommendation:
-    """approve / decline / refer from the score result (see the module docstring)."""
+    """approve / decline / refer from the score result and the customer's arrears with us now (see
+    the module docstring): arrears turn "approve" into "refer" and come first among the reasons."""
+    recommendation = _score_recommendation(application)
+    arrears = gates.customer_arrears(application.customer_id)
+    if not arrears.in_arrears:
+        return recommendation
+    code = (Decision.Recommendation.DECLINE if recommendation.code == Decision.Recommendation.DECLINE
+            else Decision.Recommendation.REFER)
+    kept = () if recommendation.code == Decision.Recommendation.APPROVE else recommendation.reasons
+    return Recommendation(code, (_arrears_text(arrears), *kept))
+
+
+def _arrears_text(arrears: gates.Arrears) -> str:
+    """"Customer is N days past due with us, X overdue" (the parts that apply)."""
+    values = {"days": arrears.days_past_due, "amount": arrears.overdue_text}
+    if not arrears.days_past_due:
+        return _("The customer has %(amount)s overdue with us.") % values
+    if arrears.overdue_text:
+        return ngettext("The customer is %(days)s day past due with us, %(amount)s overdue.",
+                        "The customer is %(days)s days past due with us, %(amount)s overdue.",
+                        arrears.days_past_due) % values
+    return ngettext("The customer is %(days)s day past due with us.", "The customer is %(days)s days past due with us.",
+                    arrears.days_past_due) % values
+
+
+def _score_recommendation(application: Application) -> Recommendation:
     score = selectors.application_score(application)
     if score is None:
         return Recommendation(Decision.Recommendation.REFER, (_("The application has no credit score yet."),))
@@ -127,14 +173,68 @@ def is_override(recommendation: str, kind: str) -> bool:
     return recommendation == Decision.Recommendation.DECLINE
 
 
-def four_eyes_reasons(*, kind: str, amount: Decimal | None, override: bool, policy: DecisionPolicy) -> list[str]:
+def four_eyes_reasons(*, kind: str, amount: Decimal | None, override: bool, policy: DecisionPolicy,
+                      gates_hit: tuple["Gate", ...] = ()) -> list[str]:
     """Why a second approver must confirm (empty: the decision takes effect at once)."""
     reasons = []
     if kind != Decision.Kind.DECLINE and amount is not None and amount > policy.four_eyes_amount:
         reasons.append(FOUR_EYES_AMOUNT)
     if override:
         reasons.append(FOUR_EYES_OVERRIDE)
+    if kind != Decision.Kind.DECLINE:
+        reasons.extend(gate.code for gate in gates_hit if gate.code not in reasons)
     return reasons
+
+
+def four_eyes_labels(codes: list[str]) -> list[tuple[str, str]]:
+    """(code, translated label) of a decision's four-eyes reasons, in order."""
+    return [(code, str(FOUR_EYES_LABELS.get(code, code))) for code in codes]
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A fact that stops one officer approving alone: its four-eyes code, the warning shown to the
+    officer and the approver (translated) and its figures (JSON-ready, for the audit record)."""
+
+    code: str
+    message: str
+    data: dict
+
+
+def decision_gates(application: Application, *, offer: Offer | None) -> tuple[Gate, ...]:
+    """What makes approving `offer` (the chosen offer or a counter-offer) a four-eyes decision, read
+    now: its installment not affordable on the customer's finances (the offer engine's rule), the
+    customer in arrears with us. Empty when neither; declines are never gated."""
+    found = []
+    if offer is not None:
+        found.extend(_affordability_gates(application, offer))
+    arrears = gates.customer_arrears(application.customer_id)
+    if arrears.in_arrears:
+        found.append(Gate(FOUR_EYES_ARREARS, _arrears_text(arrears), {
+            "days_past_due": arrears.days_past_due,
+            "amount_overdue": {currency: str(amount) for currency, amount in arrears.overdue.items()}}))
+    return tuple(found)
+
+
+def _affordability_gates(application: Application, offer: Offer) -> list[Gate]:
+    check = gates.offer_affordability(application=application, offer=offer)
+    if check.affordable:
+        return []
+    values = {"installment": f"{check.installment:,}", "currency": check.currency,
+              "affordable": f"{check.affordable_installment:,}" if check.affordable_installment is not None else "",
+              "final": f"{check.final_payment:,}", "savings": f"{check.savings or 0:,}"}
+    if check.problem == "no_income":
+        message = _("Installment %(installment)s %(currency)s cannot be shown affordable: the customer's income is "
+                    "unknown.") % values
+    elif check.problem == "final_payment":
+        message = _("The final payment of %(final)s %(currency)s is more than the customer's savings "
+                    "(%(savings)s).") % values
+    else:
+        message = _("Installment %(installment)s exceeds the affordable %(affordable)s %(currency)s.") % values
+    return [Gate(FOUR_EYES_UNAFFORDABLE, message, {
+        "problem": check.problem, "installment": str(check.installment),
+        "affordable_installment": str(check.affordable_installment) if check.affordable_installment is not None
+        else None, "final_payment": str(check.final_payment), "currency": check.currency})]
 
 
 def pending_decision(application: Application) -> Decision | None:
@@ -245,19 +345,23 @@ def _require_decider(application: Application, by) -> None:
         raise PermissionDenied(_("This application is assigned to another officer."))
 
 
-def _ensure_in_review(application: Application, by) -> Application:
-    """Bring a scored application (or one awaiting documents) into review, assigned, both audited."""
+def _ensure_in_review(application: Application, by) -> tuple[Application, list[int]]:
+    """Bring a scored application (or one awaiting documents) into review, assigned, both audited.
+    Returns the application and the document requests this closed (their ids, oldest first)."""
     if application.state not in DECIDABLE_STATES:
         raise DomainError(_("A decision cannot be taken on an application that is %(state)s.")
                           % {"state": application.get_state_display()}, field="state", code="invalid_state")
     if application.assigned_officer_id is None and by.has_role(*ASSIGNABLE_ROLES):
         _assign(application, officer=by, by=by)
+    closed: list[int] = []
     if application.state == State.SCORED:
         application = _transition(application, to=State.IN_REVIEW, by=by, reason="review started")
     elif application.state == State.DOCUMENTS_REQUESTED:
-        _resolve_document_requests(application, by=by)
-        application = _transition(application, to=State.IN_REVIEW, by=by, reason="review resumed")
-    return application
+        closed = _resolve_document_requests(application, by=by)
+        application = _transition(application, to=State.IN_REVIEW, by=by,
+                                  reason=f"review resumed; document requests closed: {len(closed)}",
+                                  data={"document_requests_closed": closed})
+    return application, closed
 
 
 def _assign(application: Application, *, officer, by) -> None:
@@ -269,39 +373,60 @@ def _assign(application: Application, *, officer, by) -> None:
                  data={"from": previous.pk if previous else None, "to": officer.pk if officer else None})
 
 
-def _resolve_document_requests(application: Application, *, by) -> int:
-    return DocumentRequest.objects.filter(application=application, resolved_at__isnull=True).update(
-        resolved_at=timezone.now(), resolved_by=by)
+def _resolve_document_requests(application: Application, *, by) -> list[int]:
+    """Close the application's open document requests (whether or not the documents came); their ids."""
+    open_requests = DocumentRequest.objects.filter(application=application, resolved_at__isnull=True)
+    closed = list(open_requests.select_for_update().order_by("pk").values_list("pk", flat=True))
+    DocumentRequest.objects.filter(pk__in=closed).update(resolved_at=timezone.now(), resolved_by=by)
+    return closed
+
+
+def document_requests_open(application: Application) -> int:
+    """How many document requests a decision (or resuming the review) would close now."""
+    return DocumentRequest.objects.filter(application=application, resolved_at__isnull=True).count()
 
 
 def _clean_reason(text: str | None) -> str:
     return (text or "").strip()
 
 
-def _override_check(*, recommendation: Recommendation, kind: str, override_reason: str) -> bool:
+def _override_check(*, recommendation: Recommendation, kind: str, override_reason: str,
+                    gates_hit: tuple[Gate, ...] = ()) -> bool:
+    """Is this an override of the recommendation? Raises DomainError naming `override_reason` when
+    it is, or when a gate applies (unaffordable, arrears), and no reason is written."""
     override = is_override(recommendation.code, kind)
     if override and not override_reason:
         raise DomainError(_("This decision goes against the model's recommendation (%(rec)s): write the reason "
                             "for the override.") % {"rec": recommendation.label}, field="override_reason",
                           code="override_reason_required")
+    if gates_hit and not override_reason:
+        raise DomainError(" ".join([gate.message for gate in gates_hit] + [
+            _("Write the override reason: a second approver must confirm this decision.")]),
+            field="override_reason", code="override_reason_required")
     return override
 
 
 def _record(*, application: Application, kind: str, by, offer: Offer | None, recommendation: Recommendation,
-            override: bool, override_reason: str, note: str, reason_codes: list[str], amount: Decimal | None) -> Decision:
+            override: bool, override_reason: str, note: str, reason_codes: list[str], amount: Decimal | None,
+            gates_hit: tuple[Gate, ...] = (), closed_requests: list[int] = ()) -> Decision:
     policy = decision_policy_in_force()
-    needs = four_eyes_reasons(kind=kind, amount=amount, override=override, policy=policy)
+    needs = four_eyes_reasons(kind=kind, amount=amount, override=override, policy=policy, gates_hit=gates_hit)
+    explained = override or any(code in FOUR_EYES_NEED_REASON for code in needs)
     decision = Decision.objects.create(
         application=application, kind=kind, offer=offer, recommendation=recommendation.code, is_override=override,
-        override_reason=override_reason if override else "", reason_codes=reason_codes, note=note,
+        override_reason=override_reason if explained else "", reason_codes=reason_codes, note=note,
         four_eyes_reasons=needs, status=Decision.Status.PENDING if needs else Decision.Status.FINAL,
         decided_by=by, decision_policy=policy if policy.pk else None,
     )
+    if closed_requests:
+        DocumentRequest.objects.filter(pk__in=closed_requests).update(closed_by_decision=decision)
     audit_record(
         actor=by, action=f"decision.{kind}", target=application, reason=override_reason or note,
         data={"decision": decision.pk, "offer": offer.pk if offer else None, "recommendation": recommendation.code,
               "override": override, "reason_codes": reason_codes, "four_eyes": needs,
-              "amount": str(amount) if amount is not None else None},
+              "amount": str(amount) if amount is not None else None,
+              "gates": [{"code": gate.code, **gate.data} for gate in gates_hit],
+              "document_requests_closed": list(closed_requests)},
     )
     if needs:
         _transition(application, to=State.AWAITING_APPROVAL, by=by,
@@ -357,7 +482,7 @@ def application_start_review(*, application: Application, by) -> Application:
         if application.state not in (State.SCORED, State.DOCUMENTS_REQUESTED):
             raise DomainError(_("Only a scored application, or one waiting for documents, can be taken into review; "
                                 "this one is %(state)s.") % {"state": application.get_state_display()}, field="state")
-        return _ensure_in_review(application, by)
+        return _ensure_in_review(application, by)[0]
 
 
 def application_request_documents(*, application: Application, by, message: str, kinds: list[str]) -> DocumentRequest:
@@ -380,7 +505,7 @@ def application_request_documents(*, application: Application, by, message: str,
         if application.state not in (State.SCORED, State.IN_REVIEW):
             raise DomainError(_("Documents can be requested while the application is scored or in review; it is "
                                 "%(state)s.") % {"state": application.get_state_display()}, field="state")
-        application = _ensure_in_review(application, by)
+        application, _closed = _ensure_in_review(application, by)
         request = DocumentRequest.objects.create(application=application, message=message, kinds=kinds,
                                                  requested_by=by)
         _transition(application, to=State.DOCUMENTS_REQUESTED, by=by, reason=message,
@@ -391,23 +516,25 @@ def application_request_documents(*, application: Application, by, message: str,
 
 def application_approve(*, application: Application, by, note: str = "", override_reason: str = "") -> Decision:
     """Approve the offer the customer chose. Takes effect at once (approved, contract generated)
-    unless four-eyes applies (amount over the threshold, or an override), then it waits for an
-    approver. Raises DomainError without a chosen offer, or for an override without a reason."""
+    unless four-eyes applies (amount over the threshold, an override, an installment not affordable
+    now, the customer in arrears with us now), then it waits for an approver. Raises DomainError
+    without a chosen offer, or naming `override_reason` for an override or a gate without a reason."""
     note, override_reason = _clean_reason(note), _clean_reason(override_reason)
     with transaction.atomic():
         application = _lock(application)
         _require_decider(application, by)
-        application = _ensure_in_review(application, by)
+        application, closed = _ensure_in_review(application, by)
         offer = Offer.objects.select_for_update().filter(application=application, chosen_at__isnull=False).first()
         if offer is None:
             raise DomainError(_("The customer has not chosen an offer yet: choose one with them, or make a "
                                 "counter-offer."), field="offer", code="no_chosen_offer")
         recommendation = recommendation_for(application)
+        gates_hit = decision_gates(application, offer=offer)
         override = _override_check(recommendation=recommendation, kind=Decision.Kind.APPROVE,
-                                   override_reason=override_reason)
+                                   override_reason=override_reason, gates_hit=gates_hit)
         return _record(application=application, kind=Decision.Kind.APPROVE, by=by, offer=offer,
                        recommendation=recommendation, override=override, override_reason=override_reason, note=note,
-                       reason_codes=[], amount=offer.amount)
+                       reason_codes=[], amount=offer.amount, gates_hit=gates_hit, closed_requests=closed)
 
 
 def _money(value: Decimal, places: int) -> Decimal:
@@ -458,16 +585,17 @@ def application_counter_offer(*, application: Application, by, amount: Decimal, 
     """Approve with changes: a new offer (`is_counter_offer`) of `amount` over `term_months` at
     `annual_rate` %, within policy: the amount between the product's minimum and the grade's limit,
     the term within the grade's range, the rate from the priced rate less the largest discount up
-    to the APR cap, its APR (fees included) within the cap and its highest installment within the
-    product's payment-to-income limit. It is disclosed in full (schedule, fees, APR) like any offer;
-    the customer accepts it by accepting the contract. Four-eyes as for an approval."""
+    to the APR cap, its APR (fees included) within the cap. It is disclosed in full (schedule, fees,
+    APR) like any offer; the customer accepts it by accepting the contract. Four-eyes as for an
+    approval: an installment the customer cannot afford now (the offer engine's rule) needs an
+    override reason and a second approver."""
     from installments.origination.applications import quote_build
 
     note, override_reason = _clean_reason(note), _clean_reason(override_reason)
     with transaction.atomic():
         application = _lock(application)
         _require_decider(application, by)
-        application = _ensure_in_review(application, by)
+        application, closed = _ensure_in_review(application, by)
         product = application.product
         limits = counter_offer_limits(application)
         if limits.refused:
@@ -495,17 +623,11 @@ def application_counter_offer(*, application: Application, by, amount: Decimal, 
             upfront_fee_financed=product.upfront_fee_financed, monthly_fee=product.monthly_fee,
             currency_decimals=places, max_apr=product.max_apr,
         )
-        income = CustomerFinances.from_summary(_summary(application)).income
-        highest = max(row.payment for row in schedule.installments)
-        if income and highest / income > product.max_payment_to_income:
-            raise DomainError(_("The highest installment (%(payment)s) would be over %(limit)s%% of the income the "
-                                "customer can show; lower the amount or lengthen the term.")
-                              % {"payment": f"{highest:,}", "limit": f"{product.max_payment_to_income * 100:.0f}"},
-                              field="amount", code="unaffordable")
-        recommendation = recommendation_for(application)
-        override = _override_check(recommendation=recommendation, kind=Decision.Kind.COUNTER_OFFER,
-                                   override_reason=override_reason)
         offer = _counter_offer_row(application=application, schedule=schedule, limits=limits)
+        recommendation = recommendation_for(application)
+        gates_hit = decision_gates(application, offer=offer)
+        override = _override_check(recommendation=recommendation, kind=Decision.Kind.COUNTER_OFFER,
+                                   override_reason=override_reason, gates_hit=gates_hit)
         offer.save()
         audit_record(actor=by, action="offer.counter_offer", target=application, reason=note, data={
             "offer": offer.pk, "amount": str(offer.amount), "term_months": offer.term_months,
@@ -513,13 +635,7 @@ def application_counter_offer(*, application: Application, by, amount: Decimal, 
             "requested_amount": str(application.amount)})
         return _record(application=application, kind=Decision.Kind.COUNTER_OFFER, by=by, offer=offer,
                        recommendation=recommendation, override=override, override_reason=override_reason, note=note,
-                       reason_codes=[], amount=offer.amount)
-
-
-def _summary(application: Application) -> dict | None:
-    from installments.origination.applications import _customer_summary
-
-    return _customer_summary(application.customer)
+                       reason_codes=[], amount=offer.amount, gates_hit=gates_hit, closed_requests=closed)
 
 
 def application_decline(*, application: Application, by, reason_codes: list[str], note: str = "",
@@ -538,13 +654,13 @@ def application_decline(*, application: Application, by, reason_codes: list[str]
     with transaction.atomic():
         application = _lock(application)
         _require_decider(application, by)
-        application = _ensure_in_review(application, by)
+        application, closed = _ensure_in_review(application, by)
         recommendation = recommendation_for(application)
         override = _override_check(recommendation=recommendation, kind=Decision.Kind.DECLINE,
                                    override_reason=override_reason)
         return _record(application=application, kind=Decision.Kind.DECLINE, by=by, offer=None,
                        recommendation=recommendation, override=override, override_reason=override_reason, note=note,
-                       reason_codes=codes, amount=None)
+                       reason_codes=codes, amount=None, closed_requests=closed)
 
 
 def application_confirm(*, application: Application, by, approve: bool = True, note: str = "") -> Decision:

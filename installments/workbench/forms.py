@@ -136,7 +136,8 @@ class NoteOverrideForm(forms.Form):
                            widget=forms.Textarea(attrs={"rows": 2}))
     override_reason = forms.CharField(
         label=_("Override reason"), required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2}),
-        help_text=_("Required when the decision goes against the model's recommendation."))
+        help_text=_("Required when the decision goes against the model's recommendation, when the installment "
+                    "is more than the customer can afford, or when the customer is in arrears with us."))
 
 
 class ApproveForm(NoteOverrideForm):

@@ -33,7 +33,7 @@ from customers.permissions import role_required
 from customers.roles import Role
 from installments.engine.offers import METHOD_NAMES
 from installments.models import Application, Contract, Decision, Offer, Plan
-from installments.origination import contracts, decisions
+from installments.origination import contracts, decisions, gates
 from installments.origination import selectors as installment_selectors
 from installments.workbench.forms import (
     DEFAULT_TAB,
@@ -255,6 +255,32 @@ def _decision_forms(application: Application, limits, data=None, which: str | No
     return forms
 
 
+def _gate_warnings(application: Application, *, chosen: Offer | None, pending: Decision | None) -> dict:
+    """What the officer and the approver are warned of, read now: the chosen offer's and the pending
+    decision's gates (unaffordable, arrears), the arrears alone (for a counter-offer), the largest
+    affordable installment and the document requests a decision would close."""
+    decidable = application.state in decisions.DECIDABLE_STATES
+    chosen_gates, pending_gates, affordable = (), (), None
+    try:
+        if decidable:
+            chosen_gates = decisions.decision_gates(application, offer=chosen)
+            affordable = gates.affordable_installment(application)
+        if pending is not None and pending.kind != Decision.Kind.DECLINE:
+            pending_gates = decisions.decision_gates(application, offer=pending.offer)
+    except (DomainError, ValueError):  # a product set up wrongly: the services refuse with the reason
+        chosen_gates, pending_gates, affordable = (), (), None
+    return {
+        "chosen_gates": [g for g in chosen_gates if g.code != decisions.FOUR_EYES_ARREARS],
+        "arrears_gates": [g for g in chosen_gates if g.code == decisions.FOUR_EYES_ARREARS],
+        "pending_gates": pending_gates,
+        "pending_reasons": decisions.four_eyes_labels(pending.four_eyes_reasons) if pending else [],
+        "affordable_installment": affordable,
+        # Only resuming the review closes requests: that happens to one waiting for documents.
+        "open_document_requests": (decisions.document_requests_open(application)
+                                   if application.state == State.DOCUMENTS_REQUESTED else 0),
+    }
+
+
 def _application_context(request, application: Application, **bound) -> dict:
     profile = customer_selectors.profile_queryset().filter(user_id=application.customer_id).first()
     documents = list(customer_selectors.documents_for_profile(profile)) if profile else []
@@ -282,10 +308,12 @@ def _application_context(request, application: Application, **bound) -> dict:
         "score": score,
         "recommendation": decisions.recommendation_for(application),
         "offers": _offer_rows(application),
-        "decisions": application.decisions.select_related("offer", "decided_by", "confirmed_by"),
+        "decisions": application.decisions.select_related("offer", "decided_by", "confirmed_by")
+        .prefetch_related("closed_document_requests"),
         "pending": pending,
         "chosen": chosen,
         "chosen_needs_four_eyes": bool(chosen and chosen.amount > policy.four_eyes_amount),
+        **_gate_warnings(application, chosen=chosen, pending=pending),
         "policy": policy,
         "limits": limits,
         "can_decide": application.state in decisions.DECIDABLE_STATES and decisions.can_decide(user, application),
@@ -600,6 +628,7 @@ def approvals(request):
                    .order_by("decided_at", "pk"))
     for decision in pending:
         decision.user_may_confirm = decisions.can_confirm(request.user, decision, decision.application)
+        decision.four_eyes_labels = decisions.four_eyes_labels(decision.four_eyes_reasons)
     return render(request, "installments/workbench/approvals.html", {"pending": pending})
 
 

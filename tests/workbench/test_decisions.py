@@ -305,7 +305,8 @@ def test_a_counter_offer_is_re_disclosed_and_accepted_by_the_customer_with_the_c
     ("15000", 48, "10", "term_months"),  # over the longest term
     ("15000", 12, "7", "annual_rate"),   # more than 2 points under the priced 10 %
     ("15000", 12, "30", "annual_rate"),  # over the 24 % cap
-    ("90000", 3, "10", "amount"),        # 30,000 a month on 20,000 of income: unaffordable
+    # 30,000 a month on 20,000 of income: unaffordable, so not without an override reason (test_decision_gates)
+    ("90000", 3, "10", "override_reason"),
 ])
 def test_a_counter_offer_must_stay_within_policy(case, officer, amount, term, rate, field):
     with pytest.raises(DomainError) as refusal:
