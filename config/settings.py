@@ -281,6 +281,10 @@ LENDER_NAME = env("LENDER_NAME", default="Fair Installments")
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")  # where `make run` serves
 # Legal APR cap (percent) for quotes without a product; products carry their own cap.
 INSTALLMENTS_LEGAL_MAX_APR = env("INSTALLMENTS_LEGAL_MAX_APR", default="24")
+# Offers (installments/engine/offers.py, final_payment_limit): a plan whose final payment is above its
+# regular installments and above this share x (savings + one month's surplus: income - expenses -
+# existing debt payments) is never labelled "best match" or "cheapest". A fraction above 0; 0.5 = half.
+OFFERS_MAX_FINAL_PAYMENT_SHARE = env("OFFERS_MAX_FINAL_PAYMENT_SHARE", default="0.5")
 # Customers pay only through this provider adapter (collections_app.servicing.providers documents the interface);
 # the default simulator is "test mode": no real money moves.
 PAYMENT_PROVIDER = env("PAYMENT_PROVIDER", default="collections_app.servicing.providers.SimulatedPaymentProvider")

@@ -6,10 +6,12 @@ from decimal import Decimal
 
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.http import Http404
+from django.utils.translation import get_language
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.generics import ListAPIView
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
@@ -128,7 +130,9 @@ class OffersApi(APIView):
     customer's profile id). The preference goes in, ranked affordable offers with full disclosure
     come out, with the engine's notes and, when nothing is affordable, the reasons and a
     suggestion. Nothing is stored -- unless `application` is given: then the offers are made from
-    that application's own request, replace its earlier un-chosen offers, and are stored.
+    that application's own request, replace its earlier un-chosen offers, and are stored. A declined
+    application, or one a knock-out rule declines, gets no offers: `summary.declined` is true and
+    `summary.reasons` say why in plain words.
     """
 
     permission_classes = [IsAuthenticated]
@@ -202,7 +206,12 @@ class OffersApi(APIView):
             application = selectors.application_for_user(request.user, data["application"])
             if application is None or (customer is not None and application.customer_id != customer.pk):
                 raise DomainError("No such application for this customer.", field="application")
-            offers = services.application_offers_generate(application=application)
+            if application.state == Application.State.DECLINED:
+                # The decision stands: the decline and its reasons, not an error and not offers.
+                summary = {"offered": 0, "declined": True, "reasons": selectors.decline_messages(application)}
+                body = {"stored": False, "application": application.pk, "offers": [], "summary": summary}
+                return Response(self.OutputSerializer(body).data)
+            offers = services.application_offers_generate(application=application)  # knocked out: none
             application.refresh_from_db(fields=["offer_summary"])
             body = {"stored": True, "application": application.pk, "offers": offers,
                     "summary": application.offer_summary}
@@ -219,19 +228,53 @@ class OffersApi(APIView):
         return Response(self.OutputSerializer(body).data)
 
 
+class DeclinablePagination(PageNumberPagination):
+    """Pages of offers with `declined` and `decline_reasons` beside the results."""
+
+    def get_paginated_response_schema(self, schema):
+        schema = super().get_paginated_response_schema(schema)
+        schema["properties"]["declined"] = {
+            "type": "boolean", "description": "True: the application is declined (or a knock-out rule declines "
+                                              "it); no offers are listed."}
+        schema["properties"]["decline_reasons"] = {
+            "type": "array", "items": {"type": "string"},
+            "description": "Why, in plain words in the request's language (empty unless declined)."}
+        return schema
+
+
 class ApplicationOffersApi(ListAPIView):
-    """The stored offers of one application (its customer, or staff who open customer files)."""
+    """The stored offers of one application (its customer, or staff who open customer files).
+
+    A declined application, or one a knock-out rule declines, lists no offers: `declined` is true and
+    `decline_reasons` say why in plain words, in the request's language.
+    """
 
     serializer_class = OfferSerializer
+    pagination_class = DeclinablePagination
     ordering_fields = ["rank", "apr", "total_payable", "installment", "term_months"]
+
+    def _application(self) -> tuple[Application, bool]:
+        """The application (404 unless the caller may see it) and whether it is declined by policy."""
+        if not hasattr(self, "_found"):
+            application = selectors.application_for_user(self.request.user, self.kwargs["pk"])
+            if application is None:
+                raise Http404
+            self._found = (application, selectors.application_declined_by_policy(application))
+        return self._found
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation
             return Offer.objects.none()
-        application = selectors.application_for_user(self.request.user, self.kwargs["pk"])
-        if application is None:
-            raise Http404
-        return selectors.offers_for_application(application)
+        application, declined = self._application()
+        return Offer.objects.none() if declined else selectors.offers_for_application(application)
+
+    def list(self, request, *args, **kwargs):
+        response = super().list(request, *args, **kwargs)
+        application, declined = self._application()
+        response.data["declined"] = declined
+        response.data["decline_reasons"] = (
+            selectors.customer_decline_reasons(application, language=get_language() or "en") if declined else [])
+        return response
 
 
 class OfferChooseApi(APIView):

@@ -85,9 +85,17 @@ class OfferSummarySerializer(serializers.Serializer):
     offered = serializers.IntegerField(required=False)
     rejected = serializers.DictField(child=serializers.IntegerField(), required=False,
                                      help_text="Candidates dropped, by reason.")
+    declined = serializers.BooleanField(required=False, help_text="True: the application is declined (or a "
+                                        "knock-out rule declines it), so no offers; `reasons` say why.")
     reasons = MessageSerializer(many=True, required=False)
     notes = MessageSerializer(many=True, required=False)
     suggestion = SuggestionSerializer(allow_null=True, required=False)
+
+
+class FinalPaymentSerializer(serializers.Serializer):
+    amount = serializers.DecimalField(**MONEY)
+    due_date = serializers.DateField()
+    number = serializers.IntegerField(help_text="The installment number.")
 
 
 @extend_schema_serializer(component_name="Offer")
@@ -99,18 +107,26 @@ class OfferSerializer(serializers.ModelSerializer):
     labels = serializers.ListField(child=serializers.CharField(), help_text="best_match, closest_target, "
                                    "seasonal_match, cheapest, lowest_payment, preferred_type, promotion.")
     terms = serializers.JSONField(help_text="The schedule engine's inputs for this plan.")
+    final_payment = serializers.SerializerMethodField(
+        help_text="The last payment when it differs from the regular installment (balloon, interest-only, ...); "
+                  "null for a level plan.")
 
     class Meta:
         model = Offer
         fields = ["id", "application", "rank", "method", "amount", "term_months", "annual_rate", "installment",
                   "highest_installment", "total_interest", "total_fees", "total_payable", "apr",
                   "effective_annual_rate", "currency", "grade", "labels", "explanation", "explanation_en",
-                  "explanation_zh", "is_counter_offer", "chosen_at", "terms", "schedule"]
+                  "explanation_zh", "is_counter_offer", "chosen_at", "terms", "schedule", "final_payment"]
         read_only_fields = fields
 
     @extend_schema_field(ScheduleSerializer)
     def get_schedule(self, offer: Offer) -> dict:
         return {**offer.schedule, "currency": offer.currency} if isinstance(offer.schedule, dict) else {}
+
+    @extend_schema_field(FinalPaymentSerializer(allow_null=True))
+    def get_final_payment(self, offer: Offer) -> dict | None:
+        final = selectors.offer_final_payment(offer)
+        return FinalPaymentSerializer(final).data if final else None
 
     def get_explanation(self, offer: Offer) -> str:
         return offer.explanation_zh if (get_language() or "").startswith("zh") else offer.explanation_en

@@ -126,6 +126,7 @@ def _offer_cards(application) -> list[dict]:
                                  and offer.highest_installment - offer.installment > offer.installment / 100),
             "rows": rows,
             "totals": schedule_totals(rows),
+            "final_payment": selectors.offer_final_payment(offer),
         })
     return cards
 
@@ -136,11 +137,17 @@ def _summary_messages(summary: dict, key: str) -> list[str]:
 
 
 def _offers_context(request, application) -> dict:
+    if selectors.application_declined_by_policy(application):
+        # Declined, or a knock-out rule hit: the decline and its reasons, never priced plans.
+        reasons = selectors.customer_decline_reasons(application, language=get_language() or "en")
+        return {"application": application, "declined": True, "decline_reasons": reasons,
+                "cards": [], "notes": [], "reasons": [], "suggestion": None, "can_choose": False}
     summary = application.offer_summary or {}
     suggestion = summary.get("suggestion")
     chinese = (get_language() or "").startswith("zh")
     return {
         "application": application,
+        "declined": False,
         "cards": _offer_cards(application),
         "notes": _summary_messages(summary, "notes"),
         "reasons": _summary_messages(summary, "reasons"),

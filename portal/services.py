@@ -54,6 +54,7 @@ from installments.origination.applications import (
     application_update,
 )
 from installments.origination.reasons import DECLINE_REASON_TEXTS
+from installments.origination.selectors import application_declined_by_policy, offer_final_payment
 from scoring.models import ScoreResult
 
 # --- The application wizard -----------------------------------------------------------------------
@@ -530,7 +531,8 @@ MISSING_FEATURE_ADVICE = _("Complete the missing details in your profile; an emp
 def decline_explanation(application, *, language: str) -> dict:
     """Why the application was declined, in plain words in `language`, and what could change the
     outcome: {"reasons": [...], "advice": [...]}. Reasons: the officer's decline reasons, the
-    lending rules that declined it, then the main factors of the credit score."""
+    lending rules that declined it, then the main factors of the credit score. An application a
+    knock-out rule declines is explained the same way before its state says so."""
     chinese = is_chinese(language)
     reasons: list[str] = []
     advice: list[str] = []
@@ -540,7 +542,7 @@ def decline_explanation(application, *, language: str) -> dict:
         if text and text not in target:
             target.append(text)
 
-    if application.state != Application.State.DECLINED:
+    if not application_declined_by_policy(application):
         return {"reasons": [], "advice": []}
 
     decision = (Decision.objects.filter(application=application, kind=Decision.Kind.DECLINE)
@@ -615,6 +617,7 @@ def offer_comparison(application, *, language: str) -> dict:
             "level": len(set(payments[:-1])) <= 1,
             "count": len(rows),
             "first_due_date": rows[0]["due_date"] if rows else "",
+            "final_payment": offer_final_payment(offer),
         })
         series.append({"label": f"{letter} · {names[1] if chinese else names[0]}", "data": cumulative})
     summary = application.offer_summary or {}

@@ -32,7 +32,7 @@ from installments.origination.applications import offer_choose as choose
 from installments.origination.contracts import contract_accept, contract_filename, contract_latest
 from installments.origination.contracts import contract_pdf as render_pdf
 from installments.origination.decisions import chosen_offer
-from installments.origination.selectors import product_list_public
+from installments.origination.selectors import application_declined_by_policy, product_list_public
 from portal import services as portal_services
 from portal.forms import (
     CheckoutForm,
@@ -533,10 +533,13 @@ def _application_context(request, application, **extra) -> dict:
         "contract": contract_latest(application),
         "plan": getattr(application, "plan", None) if state in ("active", "closed") else None,
     }
-    if state == Application.State.DECLINED:
+    deciding = state in (Application.State.SCORED, Application.State.IN_REVIEW, Application.State.DOCUMENTS_REQUESTED,
+                         Application.State.AWAITING_APPROVAL)
+    if state == Application.State.DECLINED or (deciding and application_declined_by_policy(application)):
+        # A knock-out rule declines before an officer does: the decline and its reasons, never priced plans.
         context["decline"] = portal_services.decline_explanation(application, language=_language())
-    elif state in (Application.State.SCORED, Application.State.IN_REVIEW, Application.State.DOCUMENTS_REQUESTED,
-                   Application.State.AWAITING_APPROVAL):
+        context["can_choose"] = False
+    elif deciding:
         # Once decided, the contract (with its schedule) is what counts; the comparison is for choosing.
         context["comparison"] = portal_services.offer_comparison(application, language=_language())
     open_kinds = sorted({k for r in context["requests"] if r["open"] for k in r["request"].kinds})

@@ -46,6 +46,16 @@ included, must keep, in its own month:
 A final lump sum (balloon, interest-only, combination) must be covered by the customer's savings.
 The APR (fees included) must not exceed the product's legal maximum.
 
+Large final payments (`final_payment_limit`)
+--------------------------------------------
+A plan whose final payment is larger than every regular installment (a balloon, interest-only or
+combination plan) stays on offer if affordable, but when that final payment is more than
+`max_final_payment_share` x (savings + one month's surplus), surplus = income - expenses -
+existing debt payments (never below 0), it is never labelled "best match" or "cheapest" (those go
+to the next plan within the limit, or to none), it is shown after the plans within the limit, and
+its explanation says why. The share comes from the caller (settings.OFFERS_MAX_FINAL_PAYMENT_SHARE
+in the app); None applies no limit.
+
 Ranking (`rank`)
 ----------------
 Each affordable plan gets a score (lower is better; a float, it is not money): 0.5 x closeness to
@@ -343,6 +353,7 @@ class Candidate:
     score: float = 0.0
     closeness: float = 0.0
     labels: list[str] = field(default_factory=list)
+    large_final_payment: bool = False  # a final payment above final_payment_limit: never best match or cheapest
 
     @property
     def method(self) -> str:
@@ -376,6 +387,7 @@ class OfferCandidate:
     labels: tuple[str, ...]
     explanation_en: str
     explanation_zh: str
+    large_final_payment: bool = False  # see final_payment_limit
 
     @property
     def terms(self) -> PlanTerms:
@@ -757,6 +769,21 @@ def assess(candidate: Candidate, product: ProductTerms, budget: _Budget) -> Cand
     return candidate
 
 
+def final_payment_limit(finances: CustomerFinances, share: Decimal) -> Decimal:
+    """The largest final payment we recommend: share x (savings + one month's surplus), where the
+    surplus is income (as `CustomerFinances.income`) - expenses - existing debt payments, never below 0;
+    unknown savings or income count as 0. Money, unrounded."""
+    income = finances.income or ZERO
+    surplus = max(income - finances.fixed_outgoings, ZERO)
+    return share * ((finances.savings or ZERO) + surplus)
+
+
+def _mark_large_final_payments(candidates: Iterable[Candidate], limit: Decimal) -> None:
+    """Flag the plans whose final payment is above every regular installment and above `limit`."""
+    for c in candidates:
+        c.large_final_payment = c.final_payment > c.highest_payment and c.final_payment > limit
+
+
 # ---------------------------------------------------------------------------------------------
 # Ranking and labels
 
@@ -793,13 +820,17 @@ def rank(candidates: list[Candidate], preference: Preference, low_months: frozen
 
 def _label_winners(candidates: list[Candidate], preference: Preference, low_months) -> dict[str, Candidate]:
     by_score = sorted(candidates, key=lambda c: (c.score, c.total_cost, c.term))
-    winners: dict[str, Candidate] = {"best_match": by_score[0]}
+    # A final payment above the customer's limit is never recommended: best match and cheapest go to
+    # the best plan within it (or to none).
+    within_limit = [c for c in by_score if not c.large_final_payment]
+    winners: dict[str, Candidate] = {"best_match": within_limit[0]} if within_limit else {}
     if preference.target_monthly_payment or preference.term:
         winners["closest_target"] = min(by_score, key=lambda c: c.closeness)
     seasonal = [c for c in by_score if c.method == "seasonal" and low_months and c.terms.seasonal_months == low_months]
     if seasonal:
         winners["seasonal_match"] = seasonal[0]
-    winners["cheapest"] = min(by_score, key=lambda c: (c.total_cost, c.term))
+    if within_limit:
+        winners["cheapest"] = min(within_limit, key=lambda c: (c.total_cost, c.term))
     amortising = [c for c in by_score if c.method not in LUMP_SUM_METHODS] or by_score
     winners["lowest_payment"] = min(amortising, key=lambda c: (c.highest_payment, c.total_cost))
     if preference.method:
@@ -834,7 +865,8 @@ def select(candidates: list[Candidate], preference: Preference, low_months) -> l
                 break
             if c not in chosen and sum(1 for o in chosen if o.method == c.method) < per_type:
                 chosen.append(c)
-    return sorted(chosen, key=lambda c: (c.score, c.total_cost, c.term))
+    # Plans with a final payment above the limit come after the others, so plan A is the best match.
+    return sorted(chosen, key=lambda c: (c.large_final_payment, c.score, c.total_cost, c.term))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -881,7 +913,8 @@ def _shape(c: Candidate, currency: str, places: int) -> tuple[str, str]:
 
 
 def _explain(c: Candidate, letter: str, first: Candidate | None, *, product: ProductTerms,
-             shortest: Candidate | None, finances: CustomerFinances, roomiest: Candidate) -> tuple[str, str]:
+             shortest: Candidate | None, finances: CustomerFinances, roomiest: Candidate,
+             final_limit: tuple[Decimal, Decimal] | None = None) -> tuple[str, str]:
     currency, places = product.currency, product.currency_decimals
     m = lambda v: _money(v, places)  # noqa: E731
     s = c.schedule
@@ -899,6 +932,13 @@ def _explain(c: Candidate, letter: str, first: Candidate | None, *, product: Pro
     if c.labels:
         en.append(" · ".join(LABELS[label][0] for label in c.labels) + ".")
         zh.append(" · ".join(LABELS[label][1] for label in c.labels) + "。")
+    if c.large_final_payment and final_limit is not None:
+        share, limit = final_limit
+        en.append(f"Its final payment of {m(c.final_payment)} {currency} is more than {_pct(share)} of your savings "
+                  f"plus one month's spare income ({m(limit)}), so we do not mark it as the best match or the "
+                  "cheapest.")
+        zh.append(f"该方案最后一期需还 {m(c.final_payment)} {currency}，超过您储蓄加一个月结余的 {_pct(share)}"
+                  f"（{m(limit)}），因此不将其标为“最适合您”或“总成本最低”。")
     if first is not None and first is not c:
         pay = c.highest_payment - first.highest_payment
         cost = c.total_cost - first.total_cost
@@ -932,7 +972,8 @@ def _explain(c: Candidate, letter: str, first: Candidate | None, *, product: Pro
     return " ".join(en), "".join(zh)
 
 
-def _explained(chosen: list[Candidate], product: ProductTerms, finances: CustomerFinances) -> tuple[OfferCandidate, ...]:
+def _explained(chosen: list[Candidate], product: ProductTerms, finances: CustomerFinances,
+               final_limit: tuple[Decimal, Decimal] | None = None) -> tuple[OfferCandidate, ...]:
     if not chosen:
         return ()
     shortest = min(chosen, key=lambda c: (c.term, c.total_cost))
@@ -941,7 +982,8 @@ def _explained(chosen: list[Candidate], product: ProductTerms, finances: Custome
     offers = []
     for index, c in enumerate(chosen):
         letter = chr(ord("A") + index)
-        en, zh = _explain(c, letter, first, product=product, shortest=shortest, finances=finances, roomiest=roomiest)
+        en, zh = _explain(c, letter, first, product=product, shortest=shortest, finances=finances, roomiest=roomiest,
+                          final_limit=final_limit)
         offers.append(OfferCandidate(
             rank=index + 1,
             letter=letter,
@@ -958,6 +1000,7 @@ def _explained(chosen: list[Candidate], product: ProductTerms, finances: Custome
             labels=tuple(c.labels),
             explanation_en=en,
             explanation_zh=zh,
+            large_final_payment=c.large_final_payment,
         ))
     return tuple(offers)
 
@@ -1101,13 +1144,19 @@ def offers_build(
     finances: CustomerFinances,
     grade: str | None,
     preference: Preference,
+    max_final_payment_share: Decimal | None = None,
 ) -> OfferSet:
     """Up to `preference.count` affordable offers, ranked and explained; or why none, and what would be.
 
     Deterministic: the same inputs give the same offers in the same order. Amounts are exact
     Decimals from `build_schedule`; an amount above the customer's limit is reduced to the limit
-    (and said so). Raises ScheduleError only for malformed inputs.
+    (and said so). `max_final_payment_share` (a fraction above 0; None: no limit): a plan whose
+    final payment is above its regular installments and above that share x (savings + one month's
+    surplus) is never labelled best match or cheapest (see `final_payment_limit`). Raises
+    ScheduleError only for malformed inputs.
     """
+    if max_final_payment_share is not None and max_final_payment_share <= 0:
+        raise ScheduleError("max_final_payment_share", "must be a fraction above 0")
     with localcontext(prec=34):
         pricing = price(product, stance, grade, finances)
         notes = _pricing_notes(pricing, product)
@@ -1175,10 +1224,15 @@ def offers_build(
             reasons = _reasons(assessed, product, budget)
             return refused(*reasons, suggestion=suggestion, considered=len(assessed), rejected=rejected)
 
+        final_limit = None
+        if max_final_payment_share is not None:
+            limit = final_payment_limit(finances, max_final_payment_share)
+            _mark_large_final_payments(affordable, limit)
+            final_limit = (max_final_payment_share, limit)
         rank(affordable, preference, low_months)
         chosen = select(affordable, preference, low_months)
         return OfferSet(
-            offers=_explained(chosen, product, finances),
+            offers=_explained(chosen, product, finances, final_limit),
             pricing=pricing,
             currency=product.currency,
             requested_amount=requested,
@@ -1224,5 +1278,6 @@ def offer_terms_from_dict(data: Mapping) -> PlanTerms:
 
 __all__ = [
     "CreditStance", "CustomerFinances", "Message", "OfferCandidate", "OfferSet", "Preference", "Pricing",
-    "ProductTerms", "Suggestion", "Tier", "offers_build", "price", "offer_terms_to_dict", "offer_terms_from_dict",
+    "ProductTerms", "Suggestion", "Tier", "final_payment_limit", "offers_build", "price", "offer_terms_to_dict",
+    "offer_terms_from_dict",
 ]

@@ -244,6 +244,13 @@ def quote_to_dict(schedule: Schedule, *, currency: str | None = None) -> dict:
     return {**schedule_to_dict(schedule), "currency": currency or settings.DEFAULT_CURRENCY}
 
 
+def max_final_payment_share() -> Decimal:
+    """settings.OFFERS_MAX_FINAL_PAYMENT_SHARE (default 0.5): a plan whose final payment is above its
+    regular installments and above this share x (savings + one month's surplus) is never labelled
+    best match or cheapest (installments.engine.offers.final_payment_limit)."""
+    return Decimal(str(getattr(settings, "OFFERS_MAX_FINAL_PAYMENT_SHARE", "0.5")))
+
+
 def _customer_summary(user) -> dict | None:
     """The customer's profile summary (customers.selectors.profile_summary), or None without a profile."""
     from customers import selectors as customer_selectors
@@ -315,6 +322,7 @@ def offers_compute(
         finances=CustomerFinances.from_summary(summary),
         grade=_grade(grade),
         preference=preference,
+        max_final_payment_share=max_final_payment_share(),
     )
     return offer_set, policy
 
@@ -375,9 +383,10 @@ def application_offers_generate(*, application: Application) -> list[Offer]:
     offer, counter-offers and offers under a contract are kept) with the engine's new set, and
     stores the run's summary (grade and price used, notes; when nothing is affordable the reasons
     and what would be) on `application.offer_summary`. Nothing affordable is an empty list, not
-    an error. The grade is the score result's; before scoring, the product's middle tier; a
-    knocked-out application gets no offers. Raises DomainError("state") once the application is
-    decided.
+    an error. The grade is the score result's; before scoring, the product's middle tier. A
+    knocked-out application (outcome knocked_out, or any rule hit marked knock_out) gets no offers:
+    its un-chosen offers are removed and the summary says `declined` with the rules' plain reasons.
+    Raises DomainError("state") once the application is decided.
     """
     with transaction.atomic():
         application = Application.objects.select_for_update().get(pk=application.pk)
@@ -390,12 +399,18 @@ def application_offers_generate(*, application: Application) -> list[Offer]:
         # Offers a decision or a contract points to are part of the record: never replaced.
         replaced = Offer.objects.filter(application=application, chosen_at__isnull=True, is_counter_offer=False,
                                         contracts__isnull=True, decisions__isnull=True)
-        if score is not None and score.knocked_out:
+        if selectors.score_knocks_out(score):
             replaced.delete()
-            application.offer_summary = {"generated_at": timezone.now().isoformat(), "offered": 0, "reasons": [{
+            reasons = [{"code": "knocked_out", "en": hit.get("text_en") or "", "zh": hit.get("text_zh") or ""}
+                       for hit in score.knock_out_hits] or [{
                 "code": "knocked_out", "en": "The application did not pass our lending rules.",
-                "zh": "该申请未通过我们的放款规则。"}]}
+                "zh": "该申请未通过我们的放款规则。"}]
+            application.offer_summary = {"generated_at": timezone.now().isoformat(), "offered": 0,
+                                         "declined": True, "reasons": reasons}
             application.save(update_fields=["offer_summary", "updated_at"])
+            audit_record(actor=None, action="application.offers_generate", target=application,
+                         reason="knocked out: no offers",
+                         data={"offers": [], "rules": [hit.get("rule", "") for hit in score.knock_out_hits]})
             return []
         variant = experiments.experiment_variant_for(application=application)
         offer_set, policy = offers_compute(
@@ -439,6 +454,9 @@ def offer_choose(*, application: Application, offer: Offer, by) -> Offer:
         if application.state not in CHOOSE_STATES:
             raise DomainError(_("An offer can only be chosen while the application is scored or in review; "
                                 "it is %(state)s.") % {"state": application.get_state_display()}, field="state")
+        if selectors.application_declined_by_policy(application):
+            raise DomainError(_("This application did not pass our lending rules, so no plan can be chosen."),
+                              field="state")
         offers = list(Offer.objects.select_for_update().filter(application=application).order_by("pk"))
         target = next((o for o in offers if o.pk == offer.pk), None)
         if target is None:

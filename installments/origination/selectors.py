@@ -103,6 +103,47 @@ def application_score(application: Application):
     return ScoreResult.objects.filter(application_id=application.pk).first()
 
 
+def score_knocks_out(score) -> bool:
+    """Whether a stored ScoreResult declines by the credit policy: outcome knocked_out, or any rule
+    hit marked knock_out (None: not scored, so no)."""
+    return score is not None and bool(score.knocked_out or score.knock_out_hits)
+
+
+def application_declined_by_policy(application: Application, *, score=None) -> bool:
+    """True when the application is declined, or its score result hit a knock-out rule: such an
+    application gets no offers and its customer is shown the decline, never priced plans.
+    `score`: the application's ScoreResult when the caller has it already (else it is read)."""
+    if application.state == Application.State.DECLINED:
+        return True
+    return score_knocks_out(score if score is not None else application_score(application))
+
+
+def decline_messages(application: Application) -> list[dict]:
+    """Why the application is declined, in both languages ({"code", "en", "zh"}, as the offer
+    summary's reasons): the knock-out rules' reasons ("knocked_out"), then the officer's decline
+    reasons ("declined", decisions.decline_reasons_for_customer). Empty when neither exists."""
+    from installments.origination.decisions import decline_reasons_for_customer  # decisions imports this module
+
+    score = application_score(application)
+    messages = [{"code": "knocked_out", "en": hit.get("text_en") or "", "zh": hit.get("text_zh") or ""}
+                for hit in (score.knock_out_hits if score is not None else [])]
+    english = decline_reasons_for_customer(application, language="en")
+    chinese = decline_reasons_for_customer(application, language="zh-hans")
+    messages += [{"code": "declined", "en": en, "zh": zh} for en, zh in zip(english, chinese, strict=False)]
+    return messages
+
+
+def customer_decline_reasons(application: Application, *, language: str = "en") -> list[str]:
+    """What a declined (or knocked-out) customer is told, in plain words in `language`: the
+    knock-out rules' reasons, then the officer's decline reasons (see decline_messages)."""
+    key = "zh" if (language or "").lower().startswith("zh") else "en"
+    reasons: list[str] = []
+    for message in decline_messages(application):
+        if message[key] and message[key] not in reasons:
+            reasons.append(message[key])
+    return reasons
+
+
 def customer_latest_grade(user) -> str | None:
     """The grade of the customer's most recently scored application (not knocked out), if any:
     used to price offers asked for before a new application is scored."""
@@ -117,6 +158,27 @@ def offers_for_application(application: Application) -> QuerySet[Offer]:
     """The application's offers, chosen first then by rank."""
     return (Offer.objects.filter(application=application).select_related("credit_policy", "chosen_by")
             .order_by(F("chosen_at").desc(nulls_last=True), "rank", "pk"))
+
+
+# A level plan's last installment differs from the others by rounding: only more than this share of the
+# regular installment counts as a different final payment.
+FINAL_PAYMENT_TOLERANCE = Decimal("0.01")
+
+
+def offer_final_payment(offer: Offer) -> dict | None:
+    """The offer's last payment when it differs from the regular installment (`offer.installment`,
+    the first regular one) by more than rounding (FINAL_PAYMENT_TOLERANCE of it): {"amount": Decimal,
+    "due_date": ISO date string, "number": installment number}; None for a level plan or without a schedule."""
+    schedule = offer.schedule if isinstance(offer.schedule, dict) else {}
+    rows = schedule.get("installments") or []
+    if len(rows) < 2:
+        return None
+    last = rows[-1]
+    amount = Decimal(str(last["payment"]))
+    regular = offer.installment if offer.installment is not None else Decimal(str(rows[0]["payment"]))
+    if abs(amount - regular) <= abs(regular) * FINAL_PAYMENT_TOLERANCE:
+        return None
+    return {"amount": amount, "due_date": last.get("due_date", ""), "number": last.get("number", len(rows))}
 
 
 def offer_list_for_user(user) -> QuerySet[Offer]:
