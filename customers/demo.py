@@ -4,19 +4,28 @@ Called by `manage.py seed_demo` after the demo logins exist. Idempotent: custome
 e-mail `demo.customer.<i>@example.com`, and customers that already have a profile are skipped.
 Everything goes through the services, so the demo data passes the same rules as real data.
 
-The mix (by customer number i): every 10th has no income at all, the next one seasonal income
-(farmers and traders), the next one heavy debt; the rest are ordinary salaried, self-employed or
-retired customers. Every 4th (from customer 1) imports a 12-month bank statement, so every kind of
-customer has some; every 3rd uploads documents.
+Who the customers are is drawn (numpy `default_rng([SEED, i])`, so customer i is the same on every
+run) from the population the products target: pay by occupation and city tier, expenses, debts,
+assets, housing, marriage and age as described at "One customer's story" below. Fixed story lines
+make every run show each kind: every 20th has no income at all, every 10th (from 1) seasonal income
+(farmers and traders), every 10th (from 2) heavy debt. Every 4th (from customer 1) imports a
+12-month bank statement, so some customers of every kind have one and most have none; every 3rd
+uploads documents.
+
+`demo_clock()` lets the other areas' demos replay past business through the real services (which
+stamp times with `django.utils.timezone.now`) at the times it happened.
 """
 
 import random
 import struct
 import time
 import zlib
-from datetime import date, timedelta
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+import numpy as np
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
 from django.core.files.base import ContentFile
@@ -29,12 +38,62 @@ from customers.models import CustomerProfile, DocumentKind, ReviewState, User
 from customers.national_id import make_resident_id
 from customers.roles import Role
 
-DEFAULT_CUSTOMERS = 300
+DEFAULT_CUSTOMERS = 200
 DEMO_EMAIL = "demo.customer.{:03d}@example.com"
 DEMO_PASSWORD = "demo-pass-2026"  # the same as the staff demo logins (seed_demo prints it)
-REGION_CODES = ["110105", "310115", "440305", "330106", "510104", "420102", "320102", "370202", "500103", "610113"]
 BATCH = 50
 D = Decimal
+
+
+# --- The demo clock ------------------------------------------------------------------------------------
+
+class DemoClock:
+    """The time `django.utils.timezone.now()` answers inside `demo_clock()`: set `now` (aware)."""
+
+    def __init__(self, now: datetime):
+        self.now = now
+
+    def set(self, moment: datetime) -> datetime:
+        """Move to `moment` (aware; never backwards, as time does not); returns the time now."""
+        if moment > self.now:
+            self.now = moment
+        return self.now
+
+
+_REAL_DATETIME = datetime
+
+
+class _AnyDatetime(type):
+    # Keeps isinstance(x, datetime) true for real datetimes while the module's name points here.
+    def __instancecheck__(cls, instance) -> bool:
+        return isinstance(instance, _REAL_DATETIME)
+
+
+@contextmanager
+def demo_clock(start: datetime) -> Iterator[DemoClock]:
+    """Run the block with `timezone.now()` (and so `localdate()`, `auto_now` and every
+    `default=timezone.now`) reading a `DemoClock` that starts at `start`.
+
+    The demos replay a year of business through the same services the product uses, which take the
+    time from `timezone.now()`; this is the one place that time is moved. `timezone.now` reads the
+    module's `datetime.now`, so swapping that name covers callers that hold `timezone.now` itself
+    (model field defaults). Single-threaded use only (manage.py seed_demo); always restored.
+    """
+    from django.utils import timezone as django_timezone
+
+    clock = DemoClock(start)
+
+    class ClockDatetime(_REAL_DATETIME, metaclass=_AnyDatetime):
+        @classmethod
+        def now(cls, tz=None):
+            return clock.now.astimezone(tz) if tz is not None else timezone.make_naive(clock.now)
+
+    saved = django_timezone.datetime
+    django_timezone.datetime = ClockDatetime
+    try:
+        yield clock
+    finally:
+        django_timezone.datetime = saved
 
 
 # --- Tiny but valid files ----------------------------------------------------------------------------
@@ -76,99 +135,234 @@ def tiny_png(seed: int, size: int = 16) -> bytes:
 
 
 # --- One customer's story ----------------------------------------------------------------------------
+#
+# The applicants are drawn from the population the products target (numbers for 2025-26, CNY):
+# after-tax monthly pay is log-normal, its median set by city tier and occupation (7,500 for an
+# office worker in a tier-2 city, about 1.45 times that in tier 1 and 0.7 times in tiers 3-4);
+# business owners vary most, students earn little (part-time), pensions are lower and narrow.
+# Expenses, debts and assets follow income, housing and age. The shares (past arrears ~15 %,
+# married ~70 %, no income ~5 %) and the money ratios match the consumer-credit book the default
+# model is trained on (scoring.consumer_credit), so the demo applicants score like its training rows.
+
+SEED = 20_260_101  # numpy default_rng([SEED, i]): customer i is the same on every run and machine
+# (region code, province, city, district) by city tier.
+CITIES = {
+    1: [("110105", "北京市", "北京市", "朝阳区"), ("310115", "上海市", "上海市", "浦东新区"),
+        ("440305", "广东省", "深圳市", "南山区"), ("440106", "广东省", "广州市", "天河区")],
+    2: [("330106", "浙江省", "杭州市", "西湖区"), ("510104", "四川省", "成都市", "锦江区"),
+        ("420102", "湖北省", "武汉市", "江岸区"), ("320102", "江苏省", "南京市", "玄武区"),
+        ("370202", "山东省", "青岛市", "市南区"), ("610113", "陕西省", "西安市", "雁塔区"),
+        ("500103", "重庆市", "重庆市", "渝中区")],
+    3: [("411302", "河南省", "南阳市", "宛城区"), ("430602", "湖南省", "岳阳市", "岳阳楼区"),
+        ("341302", "安徽省", "宿州市", "埇桥区"), ("360502", "江西省", "新余市", "渝水区"),
+        ("450202", "广西壮族自治区", "柳州市", "城中区")],
+}
+TIER_SHARES = {1: 0.25, 2: 0.42, 3: 0.33}  # tier 3 stands for tiers 3 and 4
+TIER_INCOME = {1: 1.45, 2: 1.0, 3: 0.7}
+TIER_PROPERTY = {1: 4_500_000, 2: 1_600_000, 3: 650_000}  # median value of a home
+TIER_RENT = {1: 3_800, 2: 2_000, 3: 1_100}  # median monthly rent
+# Median monthly pay (tier 2) and log-normal sigma by occupation.
+OCCUPATION_PAY = {
+    "office_worker": (7_500, 0.38), "civil_servant": (8_000, 0.3), "professional": (11_000, 0.45),
+    "teacher": (7_200, 0.3), "healthcare": (8_200, 0.38), "sales_service": (6_000, 0.42),
+    "factory_worker": (5_600, 0.3), "construction": (6_400, 0.35), "driver_logistics": (6_800, 0.35),
+}
+SALARIED_OCCUPATIONS = list(OCCUPATION_PAY)
+SALARIED_WEIGHTS = [0.24, 0.07, 0.12, 0.08, 0.08, 0.15, 0.12, 0.06, 0.08]
+# (employment, share): the mix of the target population beyond the fixed archetypes.
+EMPLOYMENT_MIX = [("salaried", 0.66), ("self_employed", 0.14), ("business_owner", 0.08), ("student", 0.04),
+                  ("retired", 0.05), ("unemployed", 0.03)]
+DEBT_LENDERS = {"credit_card": ["招商银行信用卡", "中国银行信用卡", "花呗"], "consumer_loan": ["平安普惠", "微粒贷", "招联金融"],
+                "car_loan": ["上汽通用汽车金融", "中国工商银行"]}
+
 
 def _archetype(i: int) -> str:
-    return {0: "no_income", 1: "seasonal", 2: "heavy_debt"}.get(i % 10, "ordinary")
+    """Fixed story lines so every run shows each kind: no income (1 in 20), seasonal income
+    (farmers and traders, 1 in 10), heavy debt (1 in 10); the rest are drawn (`EMPLOYMENT_MIX`)."""
+    if i % 20 == 0:
+        return "no_income"
+    return {1: "seasonal", 2: "heavy_debt"}.get(i % 10, "ordinary")
 
 
 def _money(rng: random.Random, low: int, high: int, step: int = 100) -> Decimal:
     return D(rng.randrange(low, high + 1, step)).quantize(D("0.01"))
 
 
-def _profile_data(i: int, rng: random.Random, fake_zh: Faker, fake_en: Faker) -> dict:
+def _cny(value: float, step: int = 100) -> Decimal:
+    """A drawn amount rounded to `step` yuan, as people state them."""
+    return D(max(int(round(value / step)) * step, 0)).quantize(D("0.01"))
+
+
+def _lognormal(g: np.random.Generator, median: float, sigma: float) -> float:
+    return float(median * np.exp(sigma * g.standard_normal()))
+
+
+def _choice(g: np.random.Generator, options: list, weights: list[float]):
+    weights = np.asarray(weights, dtype="float64")
+    return options[int(g.choice(len(options), p=weights / weights.sum()))]
+
+
+def _applicant(i: int, g: np.random.Generator) -> dict:
+    """Who customer i is: tier, city, employment, occupation, age, pay (before extra incomes)."""
     archetype = _archetype(i)
-    fake = fake_en if i % 4 == 3 else fake_zh
-    sex = rng.choice(["female", "male"])
-    age = rng.randint(20, 35) if archetype == "no_income" else rng.randint(23, 66)
-    birth = date(timezone.localdate().year - age, rng.randint(1, 12), rng.randint(1, 28))
-    region = REGION_CODES[(i // 100) % len(REGION_CODES)]
+    tier = _choice(g, list(TIER_SHARES), list(TIER_SHARES.values()))
+    if archetype == "seasonal":
+        tier = 3
+    city = CITIES[tier][int(g.integers(len(CITIES[tier])))]
     if archetype == "no_income":
-        employment, occupation = rng.choice([("unemployed", "other"), ("student", "student")])
+        employment = _choice(g, ["unemployed", "student"], [0.6, 0.4])
     elif archetype == "seasonal":
-        employment, occupation = rng.choice([("self_employed", "farmer"), ("business_owner", "trader")])
-    elif age >= 60:
-        employment, occupation = "retired", "retired"
+        employment = _choice(g, ["self_employed", "business_owner"], [0.7, 0.3])
     else:
-        employment = rng.choices(["salaried", "self_employed", "business_owner"], weights=[7, 2, 1])[0]
-        occupation = rng.choice(["office_worker", "teacher", "professional", "healthcare", "sales_service",
-                                 "factory_worker", "driver_logistics", "civil_servant", "construction"])
+        employment = _choice(g, [e for e, _ in EMPLOYMENT_MIX], [w for _, w in EMPLOYMENT_MIX])
+    if employment == "student":
+        age = int(g.integers(18, 25))
+    elif employment == "retired":
+        age = int(g.integers(56, 66))
+    else:  # working ages: median about 36, as the applicants of consumer credit are
+        age = int(np.clip(21 + g.gamma(2.6, 6.0), 21, 64))
+    factor = TIER_INCOME[tier]
+    if archetype == "seasonal":
+        occupation = "farmer" if employment == "self_employed" else "trader"
+        pay = _lognormal(g, 5_200 * factor / 0.7, 0.45)
+    elif employment == "salaried":
+        occupation = _choice(g, SALARIED_OCCUPATIONS, SALARIED_WEIGHTS)
+        median, sigma = OCCUPATION_PAY[occupation]
+        pay = _lognormal(g, median * factor * (0.85 if age < 25 else 1.0), sigma)
+    elif employment == "self_employed":
+        occupation = _choice(g, ["trader", "driver_logistics", "sales_service", "professional", "construction"],
+                             [0.4, 0.25, 0.15, 0.1, 0.1])
+        pay = _lognormal(g, 7_000 * factor, 0.55)
+    elif employment == "business_owner":
+        occupation = _choice(g, ["trader", "professional", "other"], [0.6, 0.2, 0.2])
+        pay = _lognormal(g, 11_000 * factor, 0.75)
+    elif employment == "student":
+        occupation = "student"
+        pay = _lognormal(g, 1_500, 0.5) if archetype != "no_income" and g.random() < 0.5 else 0.0
+    elif employment == "retired":
+        occupation = "retired"
+        pay = _lognormal(g, 3_800 * (factor ** 0.5), 0.3)
+    else:
+        occupation = "other"
+        pay = 0.0
+    return {"archetype": archetype, "tier": tier, "city": city, "employment": employment,
+            "occupation": occupation, "age": age, "pay": pay}
+
+
+def _profile_data(i: int, g: np.random.Generator, who: dict, fake_zh: Faker, fake_en: Faker) -> dict:
+    fake = fake_en if i % 4 == 3 else fake_zh
+    age, employment = who["age"], who["employment"]
+    sex = _choice(g, ["female", "male"], [0.5, 0.5])
+    birth = date(timezone.localdate().year - age, int(g.integers(1, 13)), int(g.integers(1, 29)))
+    region, province, city, district = who["city"]
+    # Marriage by age (China: most are married by their early thirties).
+    married_share = 0.05 if age < 23 else 0.35 if age < 28 else 0.7 if age < 33 else 0.85
+    marital = _choice(g, ["single", "married", "divorced", "widowed"],
+                      [1 - married_share, married_share * 0.93, married_share * 0.06 if age >= 28 else 0,
+                       married_share * 0.06 if age >= 55 else married_share * 0.01])
+    dependants = int(g.choice([0, 1, 1, 2, 2, 3])) if marital != "single" else int(g.random() < 0.05)
+    if employment == "student":
+        housing = _choice(g, ["family", "rent"], [0.7, 0.3])
+    elif age < 28 and marital == "single":
+        housing = _choice(g, ["family", "rent", "own"], [0.45, 0.45, 0.1])
+    else:
+        housing = _choice(g, ["own", "mortgage", "rent", "family"], [0.36, 0.3, 0.24, 0.1])
+    if employment in ("unemployed",):
+        years = None
+    elif employment == "retired":
+        years = None  # no current job to count years in
+    elif employment == "student":
+        years = D("0")
+    else:  # years with the current employer or in the current trade: median about 5, 1 in 8 new
+        drawn = 0.0 if g.random() < 0.12 else g.gamma(1.3, 6.0)
+        years = D(round(min(drawn, max(age - 18, 0)) * 2) / 2)
+    education = {"student": ["bachelor", "vocational"], "retired": ["primary", "secondary", "secondary"],
+                 "professional": ["bachelor", "postgraduate"], "civil_servant": ["bachelor", "bachelor", "postgraduate"],
+                 "factory_worker": ["secondary", "vocational"], "construction": ["primary", "secondary"],
+                 "farmer": ["primary", "secondary"]}.get(
+        who["occupation"], ["secondary", "vocational", "bachelor", "bachelor"])
+    # Past arrears elsewhere (as declared / on the credit report): about 15 %, more on thin incomes.
+    p_late = 0.12 + (0.08 if who["pay"] < 4_000 else 0) + (0.1 if who["archetype"] == "heavy_debt" else 0)
+    delinquencies = int(_choice(g, [1, 2, 3], [0.7, 0.22, 0.08])) if g.random() < p_late else 0
     return {
         "full_name": fake.name(),
         "id_type": "prc_resident_id",
         "id_number": make_resident_id(region_code=region, birth_date=birth, sequence=i % 100, sex=sex),
-        "phone": f"1{rng.choice('3456789')}{rng.randint(0, 999_999_999):09d}",
+        "phone": f"1{_choice(g, list('3456789'), [1] * 7)}{int(g.integers(0, 1_000_000_000)):09d}",
         "email": DEMO_EMAIL.format(i),
-        "province": fake_zh.province(),
-        "city": fake_zh.city(),
-        "district": fake_zh.district() + "区",
+        "province": province,
+        "city": city,
+        "district": district,
         "street": fake_zh.street_address(),
         "postcode": fake_zh.postcode(),
-        "occupation": occupation,
-        "occupation_other": "自由职业" if occupation == "other" else "",
+        "occupation": who["occupation"],
+        "occupation_other": "自由职业" if who["occupation"] == "other" else "",
         "employer": "" if employment in ("unemployed", "student", "retired") else fake.company()[:150],
         "employment_type": employment,
-        "years_in_job": D(rng.randint(0, min(30, max(age - 20, 0)) * 2)) / 2 if employment != "unemployed" else None,
-        "education": rng.choice(["primary", "secondary", "vocational", "bachelor", "bachelor", "postgraduate"]),
-        "marital_status": rng.choice(["single", "married", "married", "divorced"] + (["widowed"] if age > 55 else [])),
-        "dependants": rng.choice([0, 0, 1, 1, 2, 3]),
-        "housing": rng.choice(["own", "mortgage", "rent", "rent", "family"]),
+        "years_in_job": years,
+        "education": education[int(g.integers(len(education)))],
+        "marital_status": marital,
+        "dependants": dependants,
+        "housing": housing,
         "number_of_existing_credits": 0,
-        "past_delinquencies": rng.choice([0, 0, 0, 0, 1, 2]),
+        "past_delinquencies": delinquencies,
     }
 
 
-def _lines(i: int, rng: random.Random, data: dict) -> dict[str, list[dict]]:
-    archetype = _archetype(i)
+def _lines(g: np.random.Generator, who: dict, data: dict) -> dict[str, list[dict]]:
+    archetype, tier, pay = who["archetype"], who["tier"], who["pay"]
     incomes, expenses, debts, assets = [], [], [], []
-    if archetype == "no_income":
-        pass
-    elif archetype == "seasonal":
-        incomes.append({"source": "business", "monthly_amount": _money(rng, 4000, 12000),
-                        "description": "平均月收入，收获季节较高"})
-    elif data["employment_type"] == "retired":
-        incomes.append({"source": "pension", "monthly_amount": _money(rng, 2500, 7000)})
-    else:
-        source = "salary" if data["employment_type"] == "salaried" else "business"
-        incomes.append({"source": source, "monthly_amount": _money(rng, 4500, 30000)})
-    if incomes and rng.random() < 0.25:
-        incomes.append({"source": rng.choice(["rental", "investment", "other"]), "monthly_amount": _money(rng, 500, 4000)})
+    if pay > 0:
+        source = {"salaried": "salary", "retired": "pension", "student": "other"}.get(data["employment_type"], "business")
+        line = {"source": source, "monthly_amount": _cny(pay)}
+        if archetype == "seasonal":
+            line["description"] = "平均月收入，收获季节较高"
+        incomes.append(line)
+        if g.random() < 0.15:
+            incomes.append({"source": _choice(g, ["rental", "investment", "other"], [0.5, 0.3, 0.2]),
+                            "monthly_amount": _cny(_lognormal(g, 1_200, 0.6))})
+    income = float(sum(line["monthly_amount"] for line in incomes))
 
+    # Living costs grow slower than income; rent by city tier.
+    household = 1 + (data["marital_status"] == "married") + data["dependants"]
+    food = _lognormal(g, 700 + 300 * household + 0.04 * income, 0.25)
+    expenses.append({"category": "food", "monthly_amount": _cny(food)})
+    expenses.append({"category": "utilities", "monthly_amount": _cny(_lognormal(g, 160 + 40 * household, 0.3), 10)})
+    if g.random() < 0.6:
+        expenses.append({"category": "transport", "monthly_amount": _cny(_lognormal(g, 300, 0.6))})
     if data["housing"] == "rent":
-        expenses.append({"category": "housing", "monthly_amount": _money(rng, 1500, 6000)})
-    expenses.append({"category": "food", "monthly_amount": _money(rng, 800, 3500)})
-    expenses.append({"category": "utilities", "monthly_amount": _money(rng, 150, 600, 10)})
-    if rng.random() < 0.6:
-        expenses.append({"category": "transport", "monthly_amount": _money(rng, 100, 1500)})
+        expenses.append({"category": "housing", "monthly_amount": _cny(_lognormal(g, TIER_RENT[tier] * 0.8, 0.35))})
     if data["dependants"]:
-        expenses.append({"category": "education", "monthly_amount": _money(rng, 500, 3000)})
+        expenses.append({"category": "education", "monthly_amount": _cny(_lognormal(g, 600 * data["dependants"], 0.5))})
+
+    # People on small incomes spend less: declared living costs stay within 45-75 % of income.
+    ceiling = income * float(g.uniform(0.45, 0.75)) if income > 0 else 2_500.0
+    spent = float(sum(line["monthly_amount"] for line in expenses))
+    if spent > ceiling:
+        for line in expenses:
+            line["monthly_amount"] = _cny(float(line["monthly_amount"]) * ceiling / spent, 10)
 
     if data["housing"] == "mortgage":
-        debts.append({"lender": rng.choice(["中国建设银行", "中国工商银行", "招商银行"]), "kind": "mortgage",
-                      "outstanding_balance": _money(rng, 300000, 1500000, 1000),
-                      "monthly_payment": _money(rng, 2500, 9000)})
+        balance = _lognormal(g, TIER_PROPERTY[tier] * 0.2, 0.5)
+        debts.append({"lender": _choice(g, ["中国建设银行", "中国工商银行", "招商银行"], [1, 1, 1]), "kind": "mortgage",
+                      "outstanding_balance": _cny(balance, 1000),
+                      "monthly_payment": _cny(balance * 0.0055)})  # ~25 years at ~3.5 %
     heavy = archetype == "heavy_debt"
-    for _ in range(rng.randint(2, 4) if heavy else rng.choice([0, 0, 1, 1, 2])):
-        kind = rng.choice(["credit_card", "consumer_loan", "car_loan"])
-        balance = _money(rng, 5000, 150000 if kind == "car_loan" else 60000)
-        debts.append({"lender": rng.choice(["招商银行信用卡", "花呗", "平安普惠", "Bank of China", "微粒贷"]),
-                      "kind": kind, "outstanding_balance": balance,
-                      "monthly_payment": (balance / rng.choice([12, 18, 24] if heavy else [24, 36])).quantize(D("0.01"))})
+    count = int(g.integers(2, 5)) if heavy else int(_choice(g, [0, 1, 2], [0.62, 0.28, 0.1]))
+    for _ in range(count):
+        kind = _choice(g, ["credit_card", "consumer_loan", "car_loan"], [0.55, 0.3, 0.15])
+        balance = _lognormal(g, {"credit_card": 9_000, "consumer_loan": 30_000, "car_loan": 70_000}[kind], 0.6)
+        months = int(g.choice([12, 18, 24])) if heavy else int(g.choice([24, 36]))
+        debts.append({"lender": DEBT_LENDERS[kind][int(g.integers(len(DEBT_LENDERS[kind])))], "kind": kind,
+                      "outstanding_balance": _cny(balance), "monthly_payment": _cny(balance / months, 10)})
 
-    assets.append({"kind": "savings", "value": _money(rng, 0, 200000, 500)})
+    # About a third hold no savings to speak of; homes dominate the rest's wealth.
+    if g.random() > 0.3 and income > 0:
+        assets.append({"kind": "savings", "value": _cny(_lognormal(g, income * 4, 0.9), 500)})
     if data["housing"] in ("own", "mortgage"):
-        assets.append({"kind": "property", "value": _money(rng, 800000, 5000000, 10000)})
-    if rng.random() < 0.3:
-        assets.append({"kind": "vehicle", "value": _money(rng, 30000, 300000, 1000)})
+        assets.append({"kind": "property", "value": _cny(_lognormal(g, TIER_PROPERTY[tier], 0.45), 10_000)})
+    if g.random() < 0.2 and income > 5_000:
+        assets.append({"kind": "vehicle", "value": _cny(_lognormal(g, 90_000, 0.5), 1000)})
     return {"incomes": incomes, "expenses": expenses, "debts": debts, "assets": assets}
 
 
@@ -261,11 +455,13 @@ def _seed_customer(i: int, *, fake_zh: Faker, fake_en: Faker, password_hash: str
     email = DEMO_EMAIL.format(i)
     if CustomerProfile.objects.filter(user__email=email).exists():
         return None
-    rng = random.Random(i)
+    rng = random.Random(i)  # the statement's and notes' small print
+    g = np.random.default_rng([SEED, i])  # who the customer is (see "One customer's story")
     fake_zh.seed_instance(i)
     fake_en.seed_instance(i)
-    data = _profile_data(i, rng, fake_zh, fake_en)
-    lines = _lines(i, rng, data)
+    who = _applicant(i, g)
+    data = _profile_data(i, g, who, fake_zh, fake_en)
+    lines = _lines(g, who, data)
     data["number_of_existing_credits"] = len(lines["debts"])
     user = _customer_user(email, data["full_name"], password_hash, group)
     profile = services.profile_create(user=user, data=data, lines=lines)
@@ -317,7 +513,7 @@ def _seed_demo_login(officer: User | None, group: Group) -> None:
 
 
 def seed_demo(*, stdout, customers: int | None = None) -> None:
-    """Create `customers` demo customers (default 300) and the demo login's profile; skip what exists."""
+    """Create `customers` demo customers (default 200) and the demo login's profile; skip what exists."""
     started = time.monotonic()
     count = DEFAULT_CUSTOMERS if customers is None else customers
     group, _ = Group.objects.get_or_create(name=str(Role.CUSTOMER))

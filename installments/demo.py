@@ -95,3 +95,50 @@ def seed_demo(*, stdout, customers=None) -> None:
         policy = ensure_standard_policy()
     stdout.write(f"installments: {len(products)} products ({', '.join(p.name for p in products)}), "
                  f"credit policy '{policy.name}' from {policy.effective_from}")
+
+
+# --- What demo applicants ask for ---------------------------------------------------------------------
+#
+# Requests follow the consumer-credit book the default model is trained on (scoring.consumer_credit):
+# the installment asked for is a share of income drawn as there (log-normal, median 21 %, one in ten
+# above 44 %), the term mostly three to four years (a few short everyday purchases), and the amount
+# is what that installment repays over that term at 12 % a year, rounded to 500 yuan and kept within
+# the product that fits the request.
+
+# (product code, share, (shortest, longest) term asked for, purposes) by kind of applicant.
+REQUEST_MIX = {
+    "business": [("small-business", 0.6, (24, 36), ["business"]),
+                 ("education", 0.3, (36, 48), ["education"]),
+                 ("everyday", 0.1, (12, 24), ["appliances", "car", "renovation"])],
+    "student": [("education", 0.85, (36, 48), ["education"]),
+                ("everyday", 0.15, (6, 24), ["appliances", "travel"])],
+    "household": [("education", 0.55, (36, 48), ["education"]),
+                  ("small-business", 0.2, (24, 36), ["business"]),
+                  ("everyday", 0.25, (12, 24), ["appliances", "furniture", "renovation", "car", "medical", "travel"])],
+}
+PRODUCT_RANGES = {spec["code"]: (spec["min_amount"], spec["max_amount"]) for spec in PRODUCTS}
+REQUEST_RATE_PERCENT = 12.0
+PAYMENT_SHARE_MEDIAN, PAYMENT_SHARE_SIGMA = 0.21, 0.55
+
+
+def loan_request(g, *, monthly_income: Decimal, employment_type: str, debt_payments: Decimal = Decimal("0")) -> dict:
+    """A demo applicant's request: product code, amount (CNY), term (months) and purpose, drawn with
+    the numpy Generator `g` from the applicant's monthly income, kind of work and the monthly
+    payments on their debts elsewhere (see above). Most applicants keep all their payments within
+    half their income; one in ten asks for more than that."""
+    kind = ("business" if employment_type in ("self_employed", "business_owner")
+            else "student" if employment_type == "student" else "household")
+    options = REQUEST_MIX[kind]
+    shares = [share for _code, share, _terms, _purposes in options]
+    code, _share, (shortest, longest), purposes = options[int(g.choice(len(options), p=shares))]
+    term = int(g.choice([t for t in (6, 12, 18, 24, 30, 36, 42, 48) if shortest <= t <= longest]))
+    income = float(monthly_income) if monthly_income > 0 else 2_500.0  # what someone without income hopes for
+    installment = income * PAYMENT_SHARE_MEDIAN * float(g.lognormal(0.0, PAYMENT_SHARE_SIGMA))
+    if g.random() < 0.9:
+        installment = min(installment, max(0.5 * income - float(debt_payments), 0.06 * income))
+    r = REQUEST_RATE_PERCENT / 1200
+    amount = installment * (1 - (1 + r) ** -term) / r
+    low, high = PRODUCT_RANGES[code]
+    amount = min(max(Decimal(int(round(amount / 500)) * 500), low), high)
+    return {"product": code, "amount": amount.quantize(Decimal("0.01")), "term_months": term,
+            "purpose": purposes[int(g.integers(len(purposes)))]}

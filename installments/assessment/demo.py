@@ -1,68 +1,92 @@
-"""Scoring demo data (called by `manage.py seed_demo`): an active model trained on German Credit, the
-default knock-out rules, and a score for any application still waiting for one (demo data made
-before the model existed, or submitted while no worker ran). Idempotent: a second run changes
-nothing."""
+"""Scoring demo data (called by `manage.py seed_demo`): the shipped default model (trained on the
+consumer-credit book, `scoring.consumer_credit`) active, the default knock-out rules, a score for
+any application still waiting for one (demo data made before the model existed, or submitted while
+no worker ran), and a queue of recent applications for the officers. Idempotent: a second run
+changes nothing.
+
+The demo's history of applications, decisions and repayments is replayed by `collections_app.demo`
+(it needs servicing); the queue here is only what is waiting today.
+"""
 
 from datetime import timedelta
-from decimal import Decimal
 
+import numpy as np
+from django.utils import timezone
+
+from customers.demo import demo_clock
 from customers.models import CustomerProfile
-from installments.assessment import applicant, monitoring, online, policy
+from installments.assessment import monitoring, online, policy
+from installments.demo import loan_request
 from installments.models import Application, LoanProduct
 from scoring import registry
-from scoring.german_credit import SOURCE, TARGET_NAME, load_german_credit
 from scoring.models import ScoreResult, ScoringModelVersion
 
-DEMO_LABEL = "german-credit-demo"
-DEMO_APPLICATIONS = 60
+DEMO_LABEL = "consumer-credit-demo"
+DEMO_APPLICATIONS = 20
+QUEUE_SEED = 20_260_102
 # Left alone: the demo login's own journey belongs to the customer pages.
 RESERVED_EMAILS = {"customer@example.com"}
 
 
+def ensure_default_model(stdout=None) -> ScoringModelVersion:
+    """The active model; when there is none, the shipped default (trained once, then activated)."""
+    version = ScoringModelVersion.objects.filter(is_active=True).first()
+    if version is not None:
+        return version
+    version = ScoringModelVersion.objects.filter(label=DEMO_LABEL).first()
+    if version is None:
+        version = registry.model_version_train_default(label=DEMO_LABEL, activate=False)
+    version = registry.model_version_activate(version=version, by=None)
+    if stdout is not None:
+        stdout.write(f"Scoring: model {version.label} active (AUC {version.cv_auc:.3f} by cross-validation).")
+    return version
+
+
 def _demo_applications(stdout, limit: int) -> None:
-    """Submit and score one application for each of up to `limit` demo customers, so the monitoring
-    page and the officers' queue have scores to show. Only while no application has a score yet."""
+    """The officers' queue: up to `limit` demo customers (the last ones; the replayed history leaves
+    customers with an application alone) submitted an application in the last three days, each scored at once. Only while
+    no application has a score yet. Requests are drawn like the history's (`loan_request`)."""
     from installments.origination.applications import application_create, application_transition
 
-    product = LoanProduct.objects.filter(is_active=True).order_by("pk").first()
-    if product is None or ScoreResult.objects.exists():
+    products = {p.code: p for p in LoanProduct.objects.filter(is_active=True)}
+    if not products or ScoreResult.objects.exists():
         return
-    # Customers without an open application or anything overdue with us (those would only show the
-    # knock-out rule), so the demo shows the spread of grades.
-    profiles = (CustomerProfile.objects.exclude(user__email__in=RESERVED_EMAILS)
-                .exclude(user__applications__state__in=Application.OPEN_STATES)
-                .exclude(current_overdue__gt=0).exclude(user__plans__days_past_due__gt=0)
-                .select_related("user").distinct().order_by("pk")[:limit])
+    # Customers without an application or anything overdue with us (those would only show the
+    # knock-out rule), so the queue shows the spread of grades.
+    profiles = list(CustomerProfile.objects.exclude(user__email__in=RESERVED_EMAILS)
+                    .filter(user__applications__isnull=True).exclude(current_overdue__gt=0)
+                    .select_related("user").prefetch_related("incomes", "debts").order_by("-pk")[:limit])
+    now = timezone.now()
     scored = 0
-    for n, profile in enumerate(profiles):
-        amount = min(product.max_amount, max(product.min_amount, Decimal(3000 + 1500 * (n % 12))))
-        term = min(product.max_term_months, max(product.min_term_months, (6, 12, 18, 24)[n % 4]))
-        application = application_create(customer=profile.user, product=product, amount=amount, term_months=term,
-                                         purpose=list(applicant.PURPOSES)[n % len(applicant.PURPOSES)])
-        application_transition(application=application, to=Application.State.SUBMITTED, by=profile.user)
-        online.application_score(application_id=application.pk)
+    for profile in reversed(profiles):
+        g = np.random.default_rng([QUEUE_SEED, profile.pk])
+        income = sum((line.monthly_amount for line in profile.incomes.all()), start=0)
+        debt_payments = sum((debt.monthly_payment for debt in profile.debts.all()), start=0)
+        request = loan_request(g, monthly_income=income, employment_type=profile.employment_type,
+                               debt_payments=debt_payments)
+        product = products.get(request["product"]) or next(iter(products.values()))
+        amount = min(max(request["amount"], product.min_amount), product.max_amount)
+        term = min(max(request["term_months"], product.min_term_months), product.max_term_months)
+        submitted = now - timedelta(hours=float(g.uniform(0.5, 72)))
+        with demo_clock(submitted):
+            application = application_create(customer=profile.user, product=product, amount=amount,
+                                             term_months=term, purpose=request["purpose"])
+            application_transition(application=application, to=Application.State.SUBMITTED, by=profile.user)
+            online.application_score(application_id=application.pk)
         scored += 1
     if scored:
         monitoring.monitoring_snapshot_record()
-        stdout.write(f"Scoring: {scored} demo applications submitted and scored; stability recorded.")
+        stdout.write(f"Scoring: {scored} recent applications submitted and scored (the officers' queue); "
+                     "stability recorded.")
 
 
 def seed_demo(*, stdout, customers=None) -> None:
-    version = ScoringModelVersion.objects.filter(is_active=True).first()
-    if version is None:
-        version = ScoringModelVersion.objects.filter(label=DEMO_LABEL).first()
-        if version is None:
-            features, target = load_german_credit()
-            version = registry.model_version_train(
-                features=features, target=target, source=SOURCE, label=DEMO_LABEL,
-                target_definition=f"{TARGET_NAME}: creditability 'bad' in the source data",
-            )
-        version = registry.model_version_activate(version=version, by=None)
-        stdout.write(f"Scoring: model {version.label} active (AUC {version.cv_auc:.3f} by cross-validation).")
+    ensure_default_model(stdout)
     created = policy.policy_rules_ensure_defaults()
     if created:
         stdout.write(f"Scoring: {created} default knock-out rules created.")
     report = online.applications_score_pending(older_than=timedelta(0))
     if report.scored:
         stdout.write(f"Scoring: scored {len(report.scored)} applications that were waiting for a score.")
-    _demo_applications(stdout, DEMO_APPLICATIONS if customers is None else min(customers, DEMO_APPLICATIONS))
+    # A fifth of the customers at most: the rest are the replayed history's.
+    _demo_applications(stdout, DEMO_APPLICATIONS if customers is None else min(customers // 5, DEMO_APPLICATIONS))
