@@ -308,6 +308,18 @@ for _name, _cast in (("SCORING_ANOMALY_BURST_COUNT", int), ("SCORING_ANOMALY_BUR
     if env.str(_name, default=""):
         vars()[_name] = _cast(env.str(_name))
 
+# Credit policy of scoring (scoring/registry.py). The portfolio's expected bad rate (ever 30+ days past due
+# within 12 months): a model trained on another population is prior-corrected to it, so its PD is ours.
+SCORING_PORTFOLIO_BAD_RATE = env.float("SCORING_PORTFOLIO_BAD_RATE", default=0.08)
+# The PD master scale: the highest PD of grades A to F (G is above), the same for every model version.
+SCORING_MASTER_SCALE = tuple(env.list("SCORING_MASTER_SCALE", cast=float,
+                                      default=[0.03, 0.06, 0.10, 0.15, 0.22, 0.30]))
+# Characteristics the credit policy requires: the wizard asks for them and a missing value scores the
+# model's missing points. Every other characteristic is optional and a missing value scores neutral (WOE 0).
+SCORING_REQUIRED_CHARACTERISTICS = tuple(env.list("SCORING_REQUIRED_CHARACTERISTICS", default=[
+    "age", "employment_type", "housing", "marital_status", "education", "monthly_income", "monthly_expenses",
+    "payment_to_income", "requested_amount", "term_months", "purpose"]))
+
 # --- API --------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

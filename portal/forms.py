@@ -17,7 +17,7 @@ from customers.models import CONSENT_TEXTS, ConsentKind, DocumentKind, Satisfact
 from installments.forms import METHOD_LABELS
 from installments.models import Application
 from installments.origination.selectors import product_list_public
-from portal.services import EMPLOYED_TYPES, REQUIRED_BACKGROUND
+from portal.services import EMPLOYED_TYPES, REQUIRED_BACKGROUND, required_inputs
 
 MONTHS = [(m, name) for m, name in enumerate(
     (_("January"), _("February"), _("March"), _("April"), _("May"), _("June"), _("July"), _("August"),
@@ -119,6 +119,11 @@ class WorkForm(AccessibleFormMixin, BackgroundForm):
             self.fields[name].required = True
             self.fields[name].widget.attrs["aria-required"] = "true"
         self.fields["years_in_job"].help_text = _("Required if you are employed or run a business.")
+        for name in ("years_in_job", "dependants"):  # optional inputs the credit policy may require
+            if name in required_inputs():
+                self.fields[name].required = True
+                self.fields[name].widget.attrs["aria-required"] = "true"
+                self.fields[name].help_text = _("Required by our credit policy.")
         self._decorate("years_in_job", self.fields["years_in_job"])
 
     def clean(self):

@@ -56,6 +56,7 @@ from installments.origination.applications import (
 from installments.origination.reasons import DECLINE_REASON_TEXTS
 from installments.origination.selectors import application_declined_by_policy, offer_final_payment
 from scoring.models import ScoreResult
+from scoring.registry import required_characteristics
 
 # --- The application wizard -----------------------------------------------------------------------
 
@@ -75,6 +76,27 @@ REQUIRED_BACKGROUND = ("employment_type", "occupation", "education", "marital_st
 # Employment types for which the time in the current job is asked.
 EMPLOYED_TYPES = (EmploymentType.SALARIED, EmploymentType.SELF_EMPLOYED, EmploymentType.BUSINESS_OWNER)
 REQUIRED_CONSENTS = (ConsentKind.CREDIT_CHECK, ConsentKind.DATA_PROCESSING)
+# What the wizard offers as optional, by the scoring characteristics it feeds: when the credit policy
+# requires one of these characteristics (SCORING_REQUIRED_CHARACTERISTICS), the wizard asks for the input
+# and says so; otherwise leaving it out scores neutral (scoring.registry). input -> (step, characteristics).
+OPTIONAL_INPUTS = {
+    "statement": ("documents", frozenset({"checking_status", "income_volatility"})),
+    "assets": ("finances", frozenset({"total_assets", "savings", "main_asset"})),
+    "years_in_job": ("work", frozenset({"years_in_job"})),
+    "dependants": ("work", frozenset({"dependants"})),
+}
+OPTIONAL_INPUT_LABELS = {
+    "statement": _("a bank statement (CSV) of the last 6 to 12 months"),
+    "assets": _("your savings and other assets"),
+    "years_in_job": _("years in your current job"),
+    "dependants": _("the number of people who depend on you"),
+}
+
+
+def required_inputs() -> frozenset[str]:
+    """The wizard's optional inputs that the credit policy makes required (see OPTIONAL_INPUTS)."""
+    required = required_characteristics()
+    return frozenset(name for name, (_step, feeds) in OPTIONAL_INPUTS.items() if feeds & required)
 # Raw input is kept for a step the customer left with errors, except secrets and personal numbers.
 NEVER_KEPT = frozenset({"csrfmiddlewaretoken", "id_number", "action", "card_number"})
 
@@ -261,6 +283,20 @@ def application_missing(*, user: User, draft: ApplicationDraft | None = None, st
         if not has_statement and DocumentKind.INCOME_PROOF not in kinds:
             missing.append(Missing("documents", "income_evidence",
                                    gettext("a bank statement (CSV) or a proof of income")))
+    policy_inputs = required_inputs()
+    if profile is not None and policy_inputs:
+        provided = {
+            "statement": lambda: bool(has_statement if has_statement is not None else profile.statements.exists()),
+            "assets": lambda: profile.assets.exists(),
+            "years_in_job": lambda: profile.years_in_job is not None,
+            "dependants": lambda: profile.dependants is not None,
+        }
+        for name in sorted(policy_inputs):
+            step = OPTIONAL_INPUTS[name][0]
+            if step in steps and not any(m.code == name for m in missing) and not provided[name]():
+                missing.append(Missing(step, name, str(OPTIONAL_INPUT_LABELS[name])))
+        order = {step: i for i, step in enumerate(STEPS)}
+        missing.sort(key=lambda m: order.get(m.step, len(STEPS)))
     if "request" in steps and (draft is None or draft.application_id is None):
         missing.append(Missing("request", "request", gettext("the amount and plan you would like")))
     if "consents" in steps:

@@ -137,8 +137,9 @@ def _wizard_context(request, draft, step: str, **extra) -> dict:
 
 
 def _render_step(request, draft, step: str, *, status: int = 200, **extra):
-    return render(request, f"portal/apply_{step}.html", _wizard_context(request, draft, step, **extra),
-                  status=status)
+    context = _wizard_context(request, draft, step, **extra)
+    context["required_inputs"] = portal_services.required_inputs()  # optional inputs the credit policy requires
+    return render(request, f"portal/apply_{step}.html", context, status=status)
 
 
 def _to_step(step: str):

@@ -1,6 +1,7 @@
 """Admin for the scoring records. Model versions come from `train_scoring_model` (never added by
-hand); the admin activates one (audited) and edits its grade bands. Policy rules are edited here,
-every change audited. Score results and monitoring snapshots are read-only records."""
+hand); the admin activates one (audited) and shows the champion beside its challengers with the PSI
+of each on the recent applicants. Grades come from the credit policy's PD master scale, never from a
+version. Policy rules are edited here, every change audited. Score results and monitoring snapshots are read-only records."""
 
 import json
 
@@ -22,28 +23,28 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 class ScoringModelVersionForm(forms.ModelForm):
-    """Label, notes and grade bands; the model's clean() rejects unusable grade bands."""
+    """Label and notes; everything else is what training recorded."""
 
     class Meta:
         model = ScoringModelVersion
-        fields = ["label", "description", "grade_bands"]
+        fields = ["label", "description"]
 
 
 @admin.register(ScoringModelVersion)
 class ScoringModelVersionAdmin(admin.ModelAdmin):
     form = ScoringModelVersionForm
-    list_display = ["label", "is_active", "created_at", "trained_by", "training_rows", "cv_auc_display",
-                    "holdout_auc_display", "activated_by", "activated_at"]
-    list_filter = ["is_active", "created_at"]
+    list_display = ["label", "role_display", "recent_psi_display", "created_at", "trained_by", "training_rows",
+                    "cv_auc_display", "holdout_auc_display", "activated_by", "activated_at"]
+    list_filter = ["is_active", "is_challenger", "created_at"]
     search_fields = ["label", "source", "data_fingerprint", "description"]
     date_hierarchy = "created_at"
     list_select_related = ["trained_by", "activated_by"]
     actions = ["activate"]
-    readonly_fields = ["is_active", "source", "target_definition", "created_at", "trained_by", "activated_by",
+    readonly_fields = ["is_active", "is_challenger", "grade_bands", "source", "target_definition", "created_at", "trained_by", "activated_by",
                        "activated_at", "data_fingerprint", "training_rows", "bad_rate", "scaling", "metrics_summary",
                        "selected_features"]
     fieldsets = (
-        (None, {"fields": ("label", "description", "is_active", "activated_by", "activated_at")}),
+        (None, {"fields": ("label", "description", "is_active", "is_challenger", "activated_by", "activated_at")}),
         (_("Training"), {"fields": ("source", "target_definition", "created_at", "trained_by", "training_rows",
                                     "bad_rate", "data_fingerprint")}),
         (_("Scale and grades"), {"fields": ("scaling", "grade_bands")}),
@@ -55,6 +56,24 @@ class ScoringModelVersionAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+    def changelist_view(self, request, extra_context=None):
+        # The champion and challengers scored once on the recent applicants, for the PSI column.
+        self._stability = {row.version.pk: row for row in registry.versions_stability()}
+        return super().changelist_view(request, extra_context)
+
+    @admin.display(description=_("role"))
+    def role_display(self, obj):
+        if obj.is_active:
+            return _("champion")
+        return _("challenger") if obj.is_challenger else _("retired")
+
+    @admin.display(description=_("score PSI, last 90 days"))
+    def recent_psi_display(self, obj):
+        row = getattr(self, "_stability", {}).get(obj.pk)
+        if row is None or row.score_psi is None:
+            return "—"
+        return f"{row.score_psi:.3f} ({row.status}, {row.applicants} applicants)"
 
     @admin.display(description=_("AUC (cross-validation)"))
     def cv_auc_display(self, obj):
@@ -70,20 +89,13 @@ class ScoringModelVersionAdmin(admin.ModelAdmin):
         keys = ("auc", "ks", "gini", "brier")
         rows = {part: {k: round(metrics.get(part, {}).get(k, float("nan")), 4) for k in keys}
                 for part in ("cross_validation", "holdout")}
+        if metrics.get("prior_correction"):
+            rows["prior_correction"] = metrics["prior_correction"]
         return json.dumps(rows, indent=1)
 
     @admin.display(description=_("model characteristics"))
     def selected_features(self, obj):
         return ", ".join((obj.metrics or {}).get("selected_features", []))
-
-    def save_model(self, request, obj, form, change):
-        if "grade_bands" in form.changed_data:
-            grade_bands = obj.grade_bands
-            obj.grade_bands = ScoringModelVersion.objects.get(pk=obj.pk).grade_bands
-            super().save_model(request, obj, form, change)
-            registry.model_version_update_grade_bands(version=obj, grade_bands=grade_bands, by=request.user)
-            return
-        super().save_model(request, obj, form, change)
 
     @admin.action(description=_("Activate the selected version (deactivates the current one)"))
     def activate(self, request, queryset):

@@ -13,7 +13,6 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from scoring import rules
-from scoring.scorecard import GradeBands, ScalingSpec
 
 GRADE_LABELS = ("A", "B", "C", "D", "E", "F", "G")
 # Default grade bands by probability of default: A below 3 %, B below 6 %, C below 10 %,
@@ -31,20 +30,6 @@ def default_scaling() -> dict:
     return {"base_points": 600.0, "base_odds": 50.0, "pdo": 20.0}
 
 
-def grade_bands_from_json(data: dict, scaling: ScalingSpec) -> GradeBands:
-    """GradeBands from a version's JSON: `{"labels": [...], "max_pds": [...]}` (ascending PDs) or
-    `{"labels": [...], "min_scores": [...]}` (descending scores). Raises ValueError naming the key."""
-    labels = tuple(data.get("labels") or GRADE_LABELS)
-    if "max_pds" in data:
-        max_pds = [float(p) for p in data["max_pds"]]
-        if any(not 0 < p < 1 for p in max_pds) or any(a >= b for a, b in zip(max_pds, max_pds[1:], strict=False)):
-            raise ValueError("max_pds: PDs must be strictly ascending fractions between 0 and 1")
-        return GradeBands.from_pd_bands(max_pds, scaling=scaling, labels=labels)
-    if "min_scores" in data:
-        return GradeBands(labels=labels, min_scores=tuple(data["min_scores"]))
-    raise ValueError("grade_bands: give max_pds or min_scores")
-
-
 class ScoringModelVersion(models.Model):
     """One trained scorecard with its metrics; exactly one version is active at a time."""
 
@@ -56,7 +41,10 @@ class ScoringModelVersion(models.Model):
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
     trained_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+", verbose_name=_("trained by"))
-    is_active = models.BooleanField(_("active"), default=False)
+    is_active = models.BooleanField(_("active (champion)"), default=False)
+    is_challenger = models.BooleanField(
+        _("challenger"), default=False,
+        help_text=_("Scored beside the champion on recent applicants (PSI, metrics) but never decides."))
     activated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                      related_name="+", verbose_name=_("activated by"))
     activated_at = models.DateTimeField(_("activated"), null=True, blank=True)
@@ -69,9 +57,9 @@ class ScoringModelVersion(models.Model):
     bad_rate = models.FloatField(_("training bad rate"))
     scaling = models.JSONField(_("points scale"), default=default_scaling)
     grade_bands = models.JSONField(
-        _("grade bands"), default=default_grade_bands,
-        help_text=_('Highest PD of each grade but the last, e.g. {"labels": ["A", ..., "G"], '
-                    '"max_pds": [0.03, 0.06, 0.1, 0.15, 0.22, 0.3]}.'),
+        _("master scale at training"), default=default_grade_bands,
+        help_text=_("The PD master scale in force when the version was trained (a record: grades always come "
+                    "from the master scale of the credit policy, SCORING_MASTER_SCALE)."),
     )
     training_scores = models.JSONField(
         _("training score sample"), default=list,
@@ -94,12 +82,6 @@ class ScoringModelVersion(models.Model):
 
     def __str__(self) -> str:
         return self.label
-
-    def clean(self) -> None:
-        try:
-            grade_bands_from_json(self.grade_bands or {}, ScalingSpec(**(self.scaling or {})))
-        except (TypeError, ValueError) as error:
-            raise ValidationError({"grade_bands": str(error)})
 
     @property
     def cv_auc(self) -> float | None:

@@ -11,7 +11,10 @@ How a score is made
    one bin per value; values too small to judge are pooled. Missing values have their
    own bin. Its WOE is estimated when enough training rows are missing, capped at
    neutral (`missing_woe_cap`) so that withholding information never scores above the
-   average applicant; otherwise it scores as the feature's riskiest bin.
+   average applicant; otherwise it scores as the feature's riskiest bin. Those missing points
+   apply to the characteristics the credit policy requires; a characteristic the applicant
+   was told is optional scores a missing value as WOE 0, the population's neutral value
+   (`Scorecard(required=...)`): missing is not bad.
 2. Features with IV >= `min_iv` enter, strongest first, unless their WOE correlates
    above `max_correlation` with one already in. A logistic regression on the WOE values
    is fitted; a feature whose coefficient has the wrong sign is dropped and the model
@@ -20,7 +23,9 @@ How a score is made
    a bin's points are round(-(coef * woe + intercept / n) * factor + offset / n) for n
    model features. The score is the sum of the applicant's bin points (an integer);
    score = offset + factor * ln(good:bad odds), which fixes the probability of default
-   (PD). The risk grade comes from score bands (or PD bands converted to scores).
+   (PD). The risk grade comes from score bands (or PD bands converted to scores). When the
+   training sample's bad rate is not the portfolio's, the intercept is prior-corrected
+   (`prior_correction`) so the PD is calibrated to the portfolio's expected bad rate.
 
 WOE convention: woe = ln(share of goods in the bin / share of bads in the bin), so
 positive WOE means lower risk. Target convention: 1 = bad (default), 0 = good.
@@ -32,7 +37,7 @@ import bisect
 import hashlib
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -552,6 +557,7 @@ class Scorecard:
         scaling: ScalingSpec,
         grade_bands: GradeBands,
         metadata: Mapping[str, Any] | None = None,
+        required: Iterable[str] | None = None,
     ) -> None:
         if not features:
             raise ValueError("a scorecard needs at least one feature")
@@ -560,6 +566,34 @@ class Scorecard:
         self.scaling = scaling
         self.grade_bands = grade_bands
         self.metadata = dict(metadata or {})
+        # None: every characteristic is required (a missing value scores its trained missing points).
+        self.required = None if required is None else frozenset(required)
+        self._slot_points = tuple(self._points_by_slot(f) for f in self.features)
+
+    def _points_by_slot(self, feature: ScoredFeature) -> np.ndarray:
+        """The feature's points by slot; a characteristic that is not required scores a missing
+        value as the population's neutral value (WOE 0, the `unseen_points`): missing is not bad."""
+        table = feature.slot_points
+        if self.required is not None and feature.name not in self.required:
+            table = table.copy()
+            table[feature.binning.n_bins] = feature.unseen_points
+        return table
+
+    @property
+    def slot_tables(self) -> tuple[np.ndarray, ...]:
+        """Points by slot (bins, missing, unseen) of each model feature, as this scorecard scores them."""
+        return self._slot_points
+
+    def with_required(self, required: Iterable[str] | None) -> Scorecard:
+        """The same scorecard, scoring missing values of characteristics outside `required` as
+        neutral (None: all required)."""
+        return Scorecard(features=self.features, intercept=self.intercept, scaling=self.scaling,
+                         grade_bands=self.grade_bands, metadata=self.metadata, required=required)
+
+    def with_grade_bands(self, grade_bands: GradeBands) -> Scorecard:
+        """The same scorecard graded by other bands (the master scale)."""
+        return Scorecard(features=self.features, intercept=self.intercept, scaling=self.scaling,
+                         grade_bands=grade_bands, metadata=self.metadata, required=self.required)
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -579,8 +613,8 @@ class Scorecard:
         """
         frame = validate_frame(df)
         score = np.zeros(len(frame), dtype="int64")
-        for feature in self.features:
-            score += feature.slot_points[feature.binning.bin_index(frame[feature.name])]
+        for feature, slot_points in zip(self.features, self._slot_points, strict=True):
+            score += slot_points[feature.binning.bin_index(frame[feature.name])]
         return pd.DataFrame(
             {
                 "score": score,
@@ -601,10 +635,10 @@ class Scorecard:
         vector = vector_from_mapping(values)
         points: dict[str, int] = {}
         slots: dict[str, int] = {}
-        for feature in self.features:
+        for feature, slot_points in zip(self.features, self._slot_points, strict=True):
             slot = feature.binning.slot_of(vector[feature.name])
             slots[feature.name] = slot
-            points[feature.name] = int(feature.slot_points[slot])
+            points[feature.name] = int(slot_points[slot])
         score = sum(points.values())
         shortfalls = [
             (feature.best_points - points[feature.name], order, feature)
@@ -631,7 +665,10 @@ class Scorecard:
             b = feature.binning
             for label, pts, woe in zip(b.labels, feature.points, b.woe, strict=True):
                 rows.append({"feature": b.name, "bin": label, "points": pts, "woe": woe})
-            rows.append({"feature": b.name, "bin": "missing", "points": feature.missing_points, "woe": b.missing_woe})
+            neutral = self.required is not None and b.name not in self.required
+            rows.append({"feature": b.name, "bin": "missing",
+                         "points": feature.unseen_points if neutral else feature.missing_points,
+                         "woe": 0.0 if neutral else b.missing_woe})
         return rows
 
     # -- serialisation ------------------------------------------------------
@@ -791,6 +828,7 @@ class _FitOptions:
     max_correlation: float = 0.7
     regularization: float = 1.0
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    intercept_shift: float = 0.0  # prior correction, in log-odds of bad (see `prior_correction`)
 
 
 def _fit_scorecard(
@@ -816,7 +854,7 @@ def _fit_scorecard(
         selected.pop(int(np.argmax(coefficients)))
 
     coefficient_of = dict(zip(selected, coefficients.tolist(), strict=True))
-    intercept = float(model.intercept_[0])
+    intercept = float(model.intercept_[0]) + options.intercept_shift
     n = len(selected)
     factor, offset = options.scaling.factor, options.scaling.offset
 
@@ -929,6 +967,17 @@ def binning_table(binnings: Mapping[str, FeatureBinning], scorecard: Scorecard) 
     return rows
 
 
+def prior_correction(train_bad_rate: float, target_bad_rate: float) -> float:
+    """Log-odds shift that turns PDs learnt on a sample with `train_bad_rate` into PDs for a
+    population whose bad rate is `target_bad_rate` (prior correction, King & Zeng 2001):
+    logit(PD_target) = logit(PD_sample) + logit(target_bad_rate) - logit(train_bad_rate).
+    It moves the intercept only, so the ranking (AUC, KS) is unchanged."""
+    for name, rate in (("train_bad_rate", train_bad_rate), ("target_bad_rate", target_bad_rate)):
+        if not 0.0 < rate < 1.0:
+            raise ValueError(f"{name} must be strictly between 0 and 1")
+    return math.log(target_bad_rate / (1 - target_bad_rate)) - math.log(train_bad_rate / (1 - train_bad_rate))
+
+
 def _holdout_split(y: np.ndarray, share: float, random_state: int):
     return train_test_split(np.arange(y.size), test_size=share, stratify=y, random_state=random_state)
 
@@ -947,8 +996,15 @@ def train_scorecard(
     holdout_share: float = 0.3,
     random_state: int = 0,
     metadata: Mapping[str, Any] | None = None,
+    target_bad_rate: float | None = None,
 ) -> tuple[Scorecard, dict[str, Any]]:
     """Train a scorecard on applicants `X` and outcomes `y` (1 = bad), with its metrics.
+
+    `target_bad_rate`: the bad rate expected in the portfolio the model will score, when the
+    training sample's differs (another lender's book, a sample with bads over-represented). The
+    final scorecard's PDs are then prior-corrected to it (`prior_correction`); the out-of-sample
+    metrics and the calibration table measure the uncorrected fit against the sample's outcomes,
+    and `prior_correction` in the metrics records the shift.
 
     The returned scorecard is fitted on all rows. The metrics (plain JSON types) measure
     the same procedure out of sample: `cross_validation` refits binning, selection and
@@ -1003,7 +1059,12 @@ def train_scorecard(
         **classification_metrics(target[test_rows], holdout_pd),
     }
 
-    scorecard, binnings = _fit_scorecard(frame, target, options)
+    shift = 0.0 if target_bad_rate is None else prior_correction(float(target.mean()), target_bad_rate)
+    final_options = options
+    if shift:
+        final_options = replace(options, intercept_shift=shift,
+                                metadata={**options.metadata, "target_bad_rate": target_bad_rate})
+    scorecard, binnings = _fit_scorecard(frame, target, final_options)
     metrics = {
         "n_rows": int(target.size),
         "n_bad": int(target.sum()),
@@ -1012,6 +1073,12 @@ def train_scorecard(
         "cross_validation": cv,
         "holdout": holdout,
         "calibration": calibration_table(target, out_of_fold),
+        "prior_correction": {
+            "train_bad_rate": float(target.mean()),
+            "target_bad_rate": target_bad_rate,
+            "log_odds_shift": shift,
+            "points_shift": -shift * scaling.factor,
+        },
         "selected_features": list(scorecard.feature_names),
         "feature_iv": {name: b.iv for name, b in binnings.items()},
         "coefficients": {f.name: f.coefficient for f in scorecard.features},
@@ -1149,13 +1216,18 @@ def psi(expected: Any, actual: Any, bins: int = 10) -> float:
     return float(np.sum((actual_share - expected_share) * np.log(actual_share / expected_share)))
 
 
+# The usual action bands of a PSI: "stable" below PSI_WATCH_FROM, "watch" up to PSI_ACT_ABOVE, "act" above.
+PSI_WATCH_FROM = 0.10
+PSI_ACT_ABOVE = 0.25
+
+
 def psi_status(value: float) -> str:
     """The usual reading of a PSI: "stable" below 0.1, "watch" 0.1-0.25, "act" above 0.25."""
     if math.isnan(value) or value < 0:
         raise ValueError(f"PSI must be a non-negative number, got {value!r}")
-    if value < 0.1:
+    if value < PSI_WATCH_FROM:
         return "stable"
-    if value <= 0.25:
+    if value <= PSI_ACT_ABOVE:
         return "watch"
     return "act"
 

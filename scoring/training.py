@@ -15,6 +15,8 @@ from scoring.features import FEATURE_NAMES, PROTECTED_ATTRIBUTES, FeatureSchemaE
 
 MIN_TRAINING_ROWS = 50
 MIN_TRAINING_CLASS_ROWS = 10
+# A column missing on this share of the rows or more says nothing the model could learn from: refused.
+MAX_MISSING_SHARE = 0.9
 
 
 def _target_values(column: pd.Series, name: str) -> pd.Series:
@@ -90,4 +92,11 @@ def training_data_from_csv(path: str | Path, *, target: str, ignore_unknown: boo
         # The frame keeps the file's RangeIndex: row 0 is line 2, below the header.
         line = "" if error.row is None else f" (line {int(error.row) + 2} of the file)"
         raise DomainError(f"{error.column}: {error.message}{line}", field=error.column, code="feature_schema")
+    for column in present:
+        share = float(X[column].isna().mean())
+        if share >= MAX_MISSING_SHARE:
+            raise DomainError(gettext("column “%(column)s” is empty on %(share)s of the rows; a column missing on "
+                                      "%(max)s or more cannot be learnt from. Fill it or drop it.")
+                              % {"column": column, "share": f"{share:.0%}", "max": f"{MAX_MISSING_SHARE:.0%}"},
+                              field=column, code="mostly_missing")
     return X, y, notes

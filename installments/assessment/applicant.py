@@ -188,6 +188,17 @@ def _other_installment_plans(summary: Mapping[str, Any]) -> str | None:
     return "none"
 
 
+def _past_delinquencies(summary: Mapping[str, Any]) -> int | None:
+    """Late payments on record: those reported elsewhere plus our own repayment record (installments
+    paid late with us, and one more while something is overdue with us now). None when nothing is
+    known at all (no declared history and no record with us)."""
+    declared = summary.get("past_delinquencies")
+    ours = int(summary.get("late_payments") or 0) + (1 if Decimal(summary.get("current_overdue") or 0) > 0 else 0)
+    if declared is None and not ours:
+        return None
+    return int(declared or 0) + ours
+
+
 def _json_number(value: Any) -> Any:
     if isinstance(value, float) and math.isnan(value):
         return None
@@ -202,7 +213,8 @@ def applicant_features(*, application: Application, summary: Mapping[str, Any] |
     `debt_kinds`, see `applicant_summary`); None scores the application alone. Numbers are floats
     (None when unknown), categories the schema's values (None when unknown). checking_status,
     credit_history, main_asset and other_installment_plans are derived (see the helpers above),
-    purpose is mapped (`PURPOSES`), payment_to_income is the requested plan's installment over
+    purpose is mapped (`PURPOSES`), past_delinquencies adds our own repayment record to the reported
+    one (`_past_delinquencies`), payment_to_income is the requested plan's installment over
     monthly income (`requested_plan`); the rest are copied. Protected attributes are never read, whatever `summary` holds.
     Raises DomainError naming the feature when a value does not fit the schema.
     """
@@ -230,7 +242,7 @@ def applicant_features(*, application: Application, summary: Mapping[str, Any] |
         "term_months": plan.term_months,
         "purpose": PURPOSES.get(application.purpose, "other"),
         "number_of_existing_credits": s.get("number_of_existing_credits"),
-        "past_delinquencies": s.get("past_delinquencies"),
+        "past_delinquencies": _past_delinquencies(s),
         "income_volatility": s.get("income_volatility"),
         "checking_status": _checking_status(s) if summary else None,
         "credit_history": _credit_history(s) if summary else None,

@@ -20,15 +20,10 @@ from config.errors import DomainError
 from scoring.features import FEATURES_BY_NAME, PROTECTED_ATTRIBUTES, validate_frame
 from scoring.models import MonitoringSnapshot, ScoreResult, ScoringModelVersion
 from scoring.registry import active_model, model_version_scorecard
-from scoring.scorecard import FeatureBinning, Scorecard, psi, psi_status
+from scoring.scorecard import PSI_ACT_ABOVE, PSI_WATCH_FROM, FeatureBinning, Scorecard, psi, psi_status  # noqa: F401 - the PSI bands, re-exported for the page
 
 STATUS_ORDER = {"stable": 0, "watch": 1, "act": 2}
 
-# The bands `scoring.scorecard.psi_status` reads a PSI by: "stable" below PSI_WATCH_FROM, "watch" from
-# it up to and including PSI_ACT_ABOVE, "act" above. psi_status keeps them as literals; these copies
-# are what the page states, and tests/test_monitoring_honest.py pins them to psi_status's answers.
-PSI_WATCH_FROM = 0.10
-PSI_ACT_ABOVE = 0.25
 
 # Characteristics that may lawfully be scored on but that a fairness review must see named: when the
 # model uses one, the monitoring page says so plainly. Protected attributes (sex, ethnicity, ...) are

@@ -124,16 +124,18 @@ def test_admin_action_activates_a_version_with_an_audit_record(model_version, ge
     assert AuditEvent.objects.filter(action="scoring.model_version.activate", actor=admin_user).exists()
 
 
-def test_admin_refuses_unusable_grade_bands_and_audits_good_ones(model_version, client_for, make_user):
+def test_admin_shows_the_master_scale_as_a_record_and_never_edits_a_versions_grades(model_version, client_for,
+                                                                                     make_user):
     admin_user = make_user(Role.ADMIN, is_staff=True, is_superuser=True)
     client = client_for(admin_user)
     url = reverse("admin:scoring_scoringmodelversion_change", args=[model_version.pk])
-    bad = client.post(url, {"label": "german-test", "description": "",
-                            "grade_bands": '{"labels": ["A","B"], "max_pds": [0.5, 0.1]}'})
-    assert bad.status_code == 200 and "max_pds" in bad.content.decode()
-    good = client.post(url, {"label": "german-test", "description": "",
-                             "grade_bands": '{"labels": ["A","B","C"], "max_pds": [0.05, 0.2]}'})
-    assert good.status_code == 302
+    before = model_version.grade_bands
+    page = client.get(url).content.decode()
+    assert 'name="grade_bands"' not in page and "master scale at training" in page.lower()
+    response = client.post(url, {"label": "german-test", "description": "",
+                                 "grade_bands": '{"labels": ["A","B","C"], "max_pds": [0.05, 0.2]}'})
+    assert response.status_code == 302
     model_version.refresh_from_db()
-    assert model_version.grade_bands["max_pds"] == [0.05, 0.2]
-    assert AuditEvent.objects.filter(action="scoring.model_version.grade_bands", actor=admin_user).exists()
+    assert model_version.grade_bands == before and model_version.label == "german-test"
+    listing = client.get(reverse("admin:scoring_scoringmodelversion_changelist")).content.decode()
+    assert "champion" in listing

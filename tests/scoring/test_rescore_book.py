@@ -40,14 +40,13 @@ def test_vectorised_points_and_reasons_match_score_one(model_version, german):
         assert got == expected
 
 
-def test_rescoring_updates_open_applications_and_keeps_history(book, german, german_trained):
-    # A new model: the same scorecard under different grade bands, activated.
+def test_rescoring_updates_open_applications_and_keeps_history(book, german, german_trained, settings):
+    # A new model, activated, under a master scale so loose that every applicant is graded A.
     card, metrics = german_trained
     newer = registry.model_version_create(scorecard=card, metrics=metrics, training_frame=german[0], source="s",
                                           label="newer")
     registry.model_version_activate(version=newer, by=None)
-    registry.model_version_update_grade_bands(version=newer, grade_bands={"max_pds": [0.9, 0.91, 0.92, 0.93,
-                                                                                      0.94, 0.95]}, by=None)
+    settings.SCORING_MASTER_SCALE = (0.9, 0.91, 0.92, 0.93, 0.94, 0.95)
     report = rescoring.book_rescore()
     assert report.rows == 2 and report.written == 2 and report.rows_per_second > 0
     open_results = ScoreResult.objects.filter(pk__in=[r.pk for r in book[:2]])

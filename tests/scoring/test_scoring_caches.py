@@ -57,13 +57,10 @@ def test_activating_another_model_version_takes_effect_on_the_next_scoring(model
     assert result.context["model_version"] == "challenger"
 
 
-def test_editing_the_active_versions_grade_bands_takes_effect_on_the_next_scoring(model_version, good_customer,
-                                                                                   score):
+def test_a_new_master_scale_takes_effect_on_the_next_scoring(model_version, good_customer, score, settings):
     assert score(good_customer).grade != "A"
-    # Bands so loose that every applicant is in the first grade.
-    registry.model_version_update_grade_bands(
-        version=model_version, by=None,
-        grade_bands={"labels": list("ABCDEFG"), "max_pds": [0.994, 0.995, 0.996, 0.997, 0.998, 0.999]})
+    # A scale so loose that every applicant is in the first grade.
+    settings.SCORING_MASTER_SCALE = (0.994, 0.995, 0.996, 0.997, 0.998, 0.999)
     assert score(good_customer).grade == "A"
 
 

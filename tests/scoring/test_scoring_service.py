@@ -262,13 +262,11 @@ def test_only_one_model_version_can_be_active(model_version, german, german_trai
         ScoringModelVersion.objects.filter(pk=model_version.pk).update(is_active=True)
 
 
-def test_grade_bands_on_the_version_change_the_grade(model_version, good_customer, make_application):
-    registry.model_version_update_grade_bands(
-        version=model_version, grade_bands={"labels": list("ABCDEFG"), "max_pds": [0.9, 0.91, 0.92, 0.93, 0.94,
-                                                                                   0.95]}, by=None)
+def test_the_master_scale_decides_the_grade(model_version, good_customer, make_application, settings):
+    settings.SCORING_MASTER_SCALE = (0.9, 0.91, 0.92, 0.93, 0.94, 0.95)
     result = online.application_score(application_id=make_application(good_customer).pk)
     assert result.grade == "A"
+    settings.SCORING_MASTER_SCALE = (0.5, 0.1)
     with pytest.raises(DomainError) as error:
-        registry.model_version_update_grade_bands(version=model_version, grade_bands={"max_pds": [0.5, 0.1]},
-                                                  by=None)
-    assert error.value.field == "grade_bands"
+        online.application_score(application_id=make_application(good_customer).pk)
+    assert error.value.field == "SCORING_MASTER_SCALE"

