@@ -59,7 +59,7 @@ logger = logging.getLogger(__name__)
 DEMO_CUSTOMER = "customer@example.com"
 HISTORY_TRIGGER = "demo history"  # CobRun.triggered_by of the replayed days: the history is there
 HISTORY_MONTHS = 12
-MAX_CUSTOMERS = 80  # without --customers: 80 customers get a history (keeps `make run` under two minutes)
+MAX_CUSTOMERS = 120  # without --customers: 120 customers get a history (keeps `make run` under two minutes)
 SEED = 20_260_103
 REPEAT_SHARE = 0.25  # customers who come back for a second plan
 # Fixed story lines: (behaviour, days past due today of the first unpaid installment, installments

@@ -170,8 +170,8 @@ OCCUPATION_PAY = {
 SALARIED_OCCUPATIONS = list(OCCUPATION_PAY)
 SALARIED_WEIGHTS = [0.24, 0.07, 0.12, 0.08, 0.08, 0.15, 0.12, 0.06, 0.08]
 # (employment, share): the mix of the target population beyond the fixed archetypes.
-EMPLOYMENT_MIX = [("salaried", 0.66), ("self_employed", 0.14), ("business_owner", 0.08), ("student", 0.04),
-                  ("retired", 0.05), ("unemployed", 0.03)]
+EMPLOYMENT_MIX = [("salaried", 0.64), ("self_employed", 0.18), ("business_owner", 0.07), ("student", 0.04),
+                  ("retired", 0.05), ("unemployed", 0.02)]
 DEBT_LENDERS = {"credit_card": ["招商银行信用卡", "中国银行信用卡", "花呗"], "consumer_loan": ["平安普惠", "微粒贷", "招联金融"],
                 "car_loan": ["上汽通用汽车金融", "中国工商银行"]}
 
@@ -221,7 +221,10 @@ def _applicant(i: int, g: np.random.Generator) -> dict:
         age = int(g.integers(56, 66))
     else:  # working ages: median about 36, as the applicants of consumer credit are
         age = int(np.clip(21 + g.gamma(2.6, 6.0), 21, 64))
-    factor = TIER_INCOME[tier]
+    # One latent "stability" per person moves pay, tenure, home, savings and arrears together, as they
+    # go together in real books (without it the features would be independent and the scores too alike).
+    stability = float(g.standard_normal())
+    factor = TIER_INCOME[tier] * float(np.exp(0.2 * stability))
     if archetype == "seasonal":
         occupation = "farmer" if employment == "self_employed" else "trader"
         pay = _lognormal(g, 5_200 * factor / 0.7, 0.45)
@@ -245,7 +248,7 @@ def _applicant(i: int, g: np.random.Generator) -> dict:
     else:
         occupation = "other"
         pay = 0.0
-    return {"archetype": archetype, "tier": tier, "city": city, "employment": employment,
+    return {"archetype": archetype, "tier": tier, "city": city, "employment": employment, "stability": stability,
             "occupation": occupation, "age": age, "pay": pay}
 
 
@@ -266,7 +269,9 @@ def _profile_data(i: int, g: np.random.Generator, who: dict, fake_zh: Faker, fak
     elif age < 28 and marital == "single":
         housing = _choice(g, ["family", "rent", "own"], [0.45, 0.45, 0.1])
     else:
-        housing = _choice(g, ["own", "mortgage", "rent", "family"], [0.36, 0.3, 0.24, 0.1])
+        s = who["stability"]
+        housing = _choice(g, ["own", "mortgage", "rent", "family"],
+                          [0.3 * np.exp(0.6 * s), 0.26 * np.exp(0.3 * s), 0.3 * np.exp(-0.6 * s), 0.14])
     if employment in ("unemployed",):
         years = None
     elif employment == "retired":
@@ -274,15 +279,17 @@ def _profile_data(i: int, g: np.random.Generator, who: dict, fake_zh: Faker, fak
     elif employment == "student":
         years = D("0")
     else:  # years with the current employer or in the current trade: median about 5, 1 in 8 new
-        drawn = 0.0 if g.random() < 0.12 else g.gamma(1.3, 6.0)
+        s = who["stability"]
+        drawn = 0.0 if g.random() < 0.1 * np.exp(-0.7 * s) else g.gamma(1.5, 6.0 * np.exp(0.45 * s))
         years = D(round(min(drawn, max(age - 18, 0)) * 2) / 2)
     education = {"student": ["bachelor", "vocational"], "retired": ["primary", "secondary", "secondary"],
                  "professional": ["bachelor", "postgraduate"], "civil_servant": ["bachelor", "bachelor", "postgraduate"],
                  "factory_worker": ["secondary", "vocational"], "construction": ["primary", "secondary"],
                  "farmer": ["primary", "secondary"]}.get(
         who["occupation"], ["secondary", "vocational", "bachelor", "bachelor"])
-    # Past arrears elsewhere (as declared / on the credit report): about 15 %, more on thin incomes.
-    p_late = 0.12 + (0.08 if who["pay"] < 4_000 else 0) + (0.1 if who["archetype"] == "heavy_debt" else 0)
+    # Past arrears elsewhere (as declared / on the credit report): about 17 %, more on thin incomes.
+    p_late = (0.13 * np.exp(-0.9 * who["stability"]) + (0.08 if who["pay"] < 4_000 else 0)
+              + (0.1 if who["archetype"] == "heavy_debt" else 0))
     delinquencies = int(_choice(g, [1, 2, 3], [0.7, 0.22, 0.08])) if g.random() < p_late else 0
     return {
         "full_name": fake.name(),
@@ -335,8 +342,8 @@ def _lines(g: np.random.Generator, who: dict, data: dict) -> dict[str, list[dict
     if data["dependants"]:
         expenses.append({"category": "education", "monthly_amount": _cny(_lognormal(g, 600 * data["dependants"], 0.5))})
 
-    # People on small incomes spend less: declared living costs stay within 45-75 % of income.
-    ceiling = income * float(g.uniform(0.45, 0.75)) if income > 0 else 2_500.0
+    # People on small incomes spend less: declared living costs stay within 30-55 % of income.
+    ceiling = income * float(g.uniform(0.3, 0.55)) if income > 0 else 2_500.0
     spent = float(sum(line["monthly_amount"] for line in expenses))
     if spent > ceiling:
         for line in expenses:
@@ -356,9 +363,20 @@ def _lines(g: np.random.Generator, who: dict, data: dict) -> dict[str, list[dict
         debts.append({"lender": DEBT_LENDERS[kind][int(g.integers(len(DEBT_LENDERS[kind])))], "kind": kind,
                       "outstanding_balance": _cny(balance), "monthly_payment": _cny(balance / months, 10)})
 
-    # About a third hold no savings to speak of; homes dominate the rest's wealth.
-    if g.random() > 0.3 and income > 0:
-        assets.append({"kind": "savings", "value": _cny(_lognormal(g, income * 4, 0.9), 500)})
+    # Lenders see what people manage to pay: a third of income at most in debt payments (heavy debt:
+    # up to four fifths); a balance and its payment shrink together.
+    limit = (0.8 if heavy else 0.33) * income if income > 0 else 800.0
+    paying = float(sum(line["monthly_payment"] for line in debts))
+    if paying > limit:
+        for line in debts:
+            share = limit / paying
+            line["outstanding_balance"] = _cny(float(line["outstanding_balance"]) * share)
+            line["monthly_payment"] = _cny(float(line["monthly_payment"]) * share, 10)
+
+    # Nearly half hold no savings to speak of; homes dominate the others' wealth.
+    s = who["stability"]
+    if g.random() < 0.55 * np.exp(0.5 * s) and income > 0:
+        assets.append({"kind": "savings", "value": _cny(_lognormal(g, income * 3 * np.exp(0.5 * s), 0.8), 500)})
     if data["housing"] in ("own", "mortgage"):
         assets.append({"kind": "property", "value": _cny(_lognormal(g, TIER_PROPERTY[tier], 0.45), 10_000)})
     if g.random() < 0.2 and income > 5_000:
