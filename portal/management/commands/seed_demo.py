@@ -1,10 +1,14 @@
 """Idempotent demo data: one login per role, then each area's own demo data.
 
-Areas add theirs by defining `seed_demo(stdout)` in `<app>/demo.py`; this command calls them in
-dependency order. Running it twice changes nothing that the first run made.
+Areas add theirs by defining `seed_demo(stdout, customers)` in `<app>/demo.py`; this command calls
+them in dependency order: the customers (drawn from the target population), the products, the
+scoring model and the officers' queue, then a year of the book's history replayed through the
+services and the close of business (collections_app.demo), so the manager's dashboard shows the
+figures of that book. Running it twice changes nothing that the first run made.
 """
 
 import importlib
+import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
@@ -48,6 +52,7 @@ class Command(BaseCommand):
         parser.add_argument("--customers", type=int, default=None, help="How many demo customers (default per area).")
 
     def handle(self, *args, **options):
+        started = time.monotonic()
         with transaction.atomic():
             users = ensure_demo_users()
         for module_name in AREA_SEEDERS:
@@ -63,6 +68,7 @@ class Command(BaseCommand):
 
         report = summaries_refresh(triggered_by="seed_demo")
         self.stdout.write(f"Dashboard summaries: {report.snapshots} snapshots, {report.segments} segment rows.")
+        self.stdout.write(f"Demo data ready in {time.monotonic() - started:.0f} s.")
         self.stdout.write(self.style.SUCCESS(f"Demo logins (password for all: {DEMO_PASSWORD}):"))
         for email, _name, role in DEMO_USERS:
             self.stdout.write(f"  {role.label:<14} {email}")
