@@ -4,23 +4,24 @@ history, replayed through the real services; idempotent.
 The replay. Over the last `HISTORY_MONTHS` months, each demo customer (users in the "customer"
 group with a profile and no application yet: at most `MAX_CUSTOMERS`, or `customers`) applies
 once, and one in four again later. Each application goes the way a real one does, at the times it
-would: submitted (a weekday evening as often as office hours), scored at once, an offer chosen by
-the customer within the hour, decided by the loan officer in office hours (the recommendation
-followed: approve and refer are approved, decline is declined; nothing affordable is declined for
-affordability; a large amount waits for the approver's second look), the contract accepted by the
-customer within a day or two, the money paid out on the next working day. The close of business
+would: submitted (in office hours or, two times in five, in the evening), scored at once, an offer
+chosen by the customer within the hour, decided by the loan officer in office hours (approve and
+refer are approved; decline, or nothing affordable, is declined; an approval over the four-eyes
+amount and a decline against an "approve" wait for the approver's confirmation), the contract
+accepted within a day or so, the money paid out on the next working day. The close of business
 runs through the history in order (`cob.run_cob`: every day of the last six weeks, Sundays and
-month-ends before), so month-end snapshots, roll rates,
-vintages and collection cases are what the book really did. All times come from
-`customers.demo.demo_clock`; amounts and terms from `installments.demo.loan_request`.
+month-ends before), so month-end snapshots, roll rates, vintages and collection cases are what the
+book really did. Times come from `customers.demo.demo_clock`; amounts and terms from
+`installments.demo.loan_request`; each replayed day is one transaction.
 
 Repayment follows the plan's risk: most customers pay on the due date or a few days early, some
 are now and then late and catch up, some repay early, and some (more the riskier their grade)
 stop paying after a few installments; a part of those pay their arrears weeks later. A few story
 lines are fixed so that even a small book shows every state: customer@example.com has one plan
-paid on time and one 12 days overdue, and the first customers get plans that are now 45, 75 and
-120 days overdue and one paid off early. Collection cases opened by the close of business get
-contact logs and promises to pay. Running it again finds the history there and adds nothing.
+paid on time and one 12 days overdue, and the first customers whose files pass the lending rules
+get plans that are now 45, 75 and 120 days overdue and one paid off early. Collection cases opened
+by the close of business get contact logs and promises to pay. Running it again finds the history
+there and adds nothing.
 """
 
 from __future__ import annotations
@@ -63,7 +64,8 @@ MAX_CUSTOMERS = 120  # without --customers: 120 customers get a history (keeps `
 SEED = 20_260_103
 REPEAT_SHARE = 0.25  # customers who come back for a second plan
 # Fixed story lines: (behaviour, days past due today of the first unpaid installment, installments
-# paid before that). The demo login gets the first two; the first customers the rest.
+# paid before that). The demo login gets its two; the first customers whose files pass the lending
+# rules get one each of the others, with an amount they can afford (`_affordable`).
 DEMO_LOGIN_STORIES = [("on_time", 0, 3), ("stops", 12, 2)]
 FIXED_STORIES = [("stops", 45, 1), ("early_payoff", 0, 3), ("stops", 75, 2), ("stops", 120, 1),
                  ("on_time", 0, 5), ("late", 0, 4)]
@@ -125,7 +127,7 @@ class Story:
     disburse_on: date | None = None
     application: Application | None = None
     plan: Plan | None = None
-    rng: np.random.Generator = field(default=None, repr=False)
+    rng: np.random.Generator | None = field(default=None, repr=False)
 
 
 class Replay:
@@ -144,7 +146,8 @@ class Replay:
     def at(self, moment: datetime, action, story: Story, *args) -> None:
         heapq.heappush(self.queue, (moment, next(self.order), action, story, args))
 
-    # Each step runs at its time on the demo clock, in its own transaction (as a request would).
+    # Each step runs at its time on the demo clock; the services it calls keep their own atomic blocks
+    # (savepoints inside the replayed day's transaction).
 
     def submit(self, story: Story) -> None:
         from installments.assessment import online
