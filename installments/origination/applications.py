@@ -15,6 +15,7 @@ from config.errors import DomainError
 from customers import outbox
 from customers.audit import audit_record, transition
 from customers.roles import Role
+from customers.selectors import profile_summary as customer_profile_summary
 from installments.engine.offers import (
     GRADES,
     CustomerFinances,
@@ -259,6 +260,13 @@ def _customer_summary(user) -> dict | None:
     return customer_selectors.profile_summary(profile) if profile is not None else None
 
 
+def _read_profile_summary(customer) -> dict | None:
+    """The profile summary of a customer whose profile was read with it (select_related), or None
+    without a profile; as `_customer_summary`, without reading the customer and profile again."""
+    profile = getattr(customer, "profile", None)
+    return customer_profile_summary(profile) if profile is not None else None
+
+
 def _offer_row(offer: OfferCandidate, *, offer_set: OfferSet, policy: CreditPolicy | None,
                application: Application | None) -> Offer:
     schedule = offer.schedule
@@ -389,13 +397,16 @@ def application_offers_generate(*, application: Application) -> list[Offer]:
     Raises DomainError("state") once the application is decided.
     """
     with transaction.atomic():
-        application = Application.objects.select_for_update().get(pk=application.pk)
+        # Read with what the offers need: product, score result, customer and profile (one query;
+        # only the application's row is locked).
+        application = (Application.objects.select_for_update(of=("self",))
+                       .select_related("product", "score_result", "customer__profile").get(pk=application.pk))
         if application.state not in OFFER_STATES:
             raise DomainError(_("Offers cannot be made for an application that is %(state)s.")
                               % {"state": application.get_state_display()},
                               field="state")
-        product = selectors.product_get(pk=application.product_id, active_only=False)
-        score = selectors.application_score(application)
+        product = application.product
+        score = getattr(application, "score_result", None)  # None before scoring
         # Offers a decision or a contract points to are part of the record: never replaced.
         replaced = Offer.objects.filter(application=application, chosen_at__isnull=True, is_counter_offer=False,
                                         contracts__isnull=True, decisions__isnull=True)
@@ -414,7 +425,7 @@ def application_offers_generate(*, application: Application) -> list[Offer]:
             return []
         variant = experiments.experiment_variant_for(application=application)
         offer_set, policy = offers_compute(
-            product=product, summary=_customer_summary(application.customer),
+            product=product, summary=_read_profile_summary(application.customer),
             grade=score.grade if score is not None else None, preference=application_preference(application),
             variant=variant,
         )
