@@ -114,3 +114,18 @@ def test_seed_demo_replays_a_realistic_book_once():
                       ScoreResult.objects.count())
 
 
+
+
+def test_the_demo_clock_moves_django_time_and_gives_it_back():
+    from datetime import datetime
+
+    before = timezone.now()
+    moment = timezone.make_aware(datetime(2025, 3, 4, 10, 30))
+    with customer_demo.demo_clock(moment) as clock:
+        assert timezone.now() == moment and timezone.localdate().isoformat() == "2025-03-04"
+        assert isinstance(timezone.now(), datetime)
+        clock.set(moment - timedelta(hours=1))  # never backwards
+        assert timezone.now() == moment
+        clock.set(moment + timedelta(days=2))
+        assert timezone.localdate().isoformat() == "2025-03-06"
+    assert timezone.now() >= before
