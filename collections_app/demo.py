@@ -35,6 +35,7 @@ from decimal import Decimal
 
 import numpy as np
 from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
@@ -462,7 +463,7 @@ def replay_history(*, people: list[User], officer: User, approver: User | None, 
                     clock.set(moment)
                     try:
                         action(story, *args)
-                    except DomainError as error:  # a refusal is part of the story; the replay goes on
+                    except (DomainError, PermissionDenied) as error:  # a refusal is part of the story
                         logger.info("Demo history: %s refused for %s: %s", action.__name__, story.customer, error)
                 clock.set(close_at)
                 if _closed_in_history(day, today):
@@ -475,7 +476,7 @@ def replay_history(*, people: list[User], officer: User, approver: User | None, 
             clock.set(moment)
             try:
                 action(story, *args)
-            except DomainError as error:
+            except (DomainError, PermissionDenied) as error:
                 logger.info("Demo history: %s refused for %s: %s", action.__name__, story.customer, error)
     return replay.counts
 
