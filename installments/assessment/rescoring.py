@@ -15,11 +15,14 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
@@ -101,7 +104,24 @@ def book_rescore(*, include_decided: bool = False, write: bool = True,
     results = results.order_by("pk").values_list("pk", "application_id", "application__state",
                                                  Cast("features", output_field=TextField()))
     now = timezone.now()
-    scoring_seconds, written, parts = 0.0, 0, []
+    parts: list[tuple[pd.DataFrame, float]] = []
+    writer = _ChunkWriter()
+    try:
+        written = _rescore_chunks(card, version, results, batch_size, write, now, writer, parts)
+    finally:
+        writer.close()
+    scoring_seconds = sum(seconds for _, seconds in parts)
+    if not parts:
+        return RescoreReport(version.label, 0, 0, 0.0, time.perf_counter() - started, {})
+    scored = pd.concat([frame for frame, _ in parts]) if len(parts) > 1 else parts[0][0]
+    grades = {g: int(n) for g, n in scored["grade"].value_counts().sort_index().items()}
+    return RescoreReport(version.label, len(scored), written, scoring_seconds, time.perf_counter() - started,
+                         grades, frame=scored)
+
+
+def _rescore_chunks(card, version, results, batch_size, write, now, writer, parts) -> int:
+    """Read, score and hand to `writer` the book chunk by chunk; appends (scored frame, scoring
+    seconds) to `parts`; returns how many results were written."""
     last_pk = None
     while True:
         rows = list((results if last_pk is None else results.filter(pk__gt=last_pk))[:batch_size])
@@ -116,21 +136,58 @@ def book_rescore(*, include_decided: bool = False, write: bool = True,
         scored = card.score_frame(frame)
         points, slots = points_matrix(card, frame)
         reason_index, reason_lost = reason_matrix(card, points)
-        scoring_seconds += time.perf_counter() - scoring_started
+        scoring_seconds = time.perf_counter() - scoring_started
 
         scored["application"] = [r[1] for r in rows]
         scored["state"] = [r[2] for r in rows]
         open_mask = scored["state"].isin(Application.OPEN_STATES).to_numpy()
         if write and open_mask.any():
-            written += _write_rescores(card, version, scored[open_mask], points[open_mask], slots[open_mask],
-                                       reason_index[open_mask], reason_lost[open_mask], now)
-        parts.append(scored)
-    if not parts:
-        return RescoreReport(version.label, 0, 0, 0.0, time.perf_counter() - started, {})
-    scored = pd.concat(parts) if len(parts) > 1 else parts[0]
-    grades = {g: int(n) for g, n in scored["grade"].value_counts().sort_index().items()}
-    return RescoreReport(version.label, len(scored), written, scoring_seconds, time.perf_counter() - started,
-                         grades, frame=scored)
+            writer.write(partial(_write_rescores, card, version, scored[open_mask], points[open_mask],
+                                 slots[open_mask], reason_index[open_mask], reason_lost[open_mask], now))
+        parts.append((scored, scoring_seconds))
+    return writer.finish()
+
+
+class _ChunkWriter:
+    """Writes the chunks handed to it. On PostgreSQL, when the caller is not inside a transaction
+    (whose rows another connection could not see), on a thread of its own with its own connection:
+    the database writes one chunk while this thread reads and scores the next, and at most one
+    chunk waits (memory stays flat). Otherwise in this thread, in turn."""
+
+    def __init__(self) -> None:
+        db = transaction.get_connection()
+        self._pool = None
+        if db.vendor == "postgresql" and not db.in_atomic_block:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="book-rescore-writer")
+        self._pending: Future | None = None
+        self.written = 0
+
+    def write(self, job: Callable[[], int]) -> None:
+        if self._pool is None:
+            self.written += job()
+            return
+        self._wait()
+        self._pending = self._pool.submit(job)
+
+    def _wait(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            self.written += pending.result()  # a failed chunk raises here
+
+    def finish(self) -> int:
+        """Wait for the last chunk (its error raised here); the number of results written."""
+        self._wait()
+        return self.written
+
+    def close(self) -> None:
+        """Let the chunk under way end (its error already raised, or another one on its way) and
+        close the writer thread's connection."""
+        if self._pool is None:
+            return
+        if self._pending is not None:
+            wait([self._pending])
+        self._pool.submit(connections.close_all).result()
+        self._pool.shutdown()
 
 
 def _json_by_row(matrix: np.ndarray, render) -> tuple[list[str], np.ndarray]:
@@ -212,9 +269,17 @@ def _write_postgresql(db, version, ids, new, points_texts, points_key, reasons_t
                        JOIN unnest(%s::jsonb[]) WITH ORDINALITY AS q(doc, key) ON q.key = n.reasons_key + 1) AS n
             WHERE r.id = n.id
               AND (SELECT a.state FROM {applications} AS a WHERE a.id = r.application_id) = ANY(%s::text[])
-        """, [version.pk, now, ids, new["score"], new["pd"], new["grade"], points_key, reasons_key,
-              points_texts, reasons_texts, list(Application.OPEN_STATES)])
+        """, [version.pk, now, *map(_array, (ids, new["score"], new["pd"], new["grade"], points_key, reasons_key,
+                                             points_texts, reasons_texts)), list(Application.OPEN_STATES)])
         return cursor.rowcount
+
+
+def _array(values: list) -> str:
+    """A PostgreSQL array literal ('{1,2}', '{"a","b"}') of ints or strings: one string parameter
+    parsed by the server's array input, not an ARRAY[...] expression of thousands of constants."""
+    if values and isinstance(values[0], str):
+        return "{" + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values) + "}"
+    return "{" + ",".join(map(str, values)) + "}"
 
 
 _RESCORE_FIELDS = ("history", "score", "pd", "grade", "model_version", "points_by_feature", "reason_codes",

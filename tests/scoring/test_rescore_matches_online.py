@@ -2,12 +2,14 @@
 scored it online leaves every open result's score, PD, grade, points and reason codes as they were,
 appends the earlier result to `history` as a re-scoring does, and skips decided applications. Runs
 the database's own write path (PostgreSQL: one UPDATE from arrays; SQLite: executemany), in several
-chunks."""
+chunks, and on PostgreSQL outside a transaction the writer thread."""
 
+import threading
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 
 from installments.assessment import online, rescoring
 from installments.models import Application
@@ -94,3 +96,36 @@ def test_a_result_whose_application_was_decided_meanwhile_is_not_written(book, m
     report = rescoring.book_rescore()
     assert report.written == report.rows - 1
     assert ScoreResult.objects.get(pk=target.pk).rescored_at is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_postgresql_writes_on_a_thread_of_its_own_with_the_same_results(book, monkeypatch):
+    open_results = [r for r in book if r.application.state in Application.OPEN_STATES]
+    threads = []
+    real = rescoring._write_rescores
+
+    def recorded(*args, **kwargs):
+        threads.append(threading.current_thread().name)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(rescoring, "_write_rescores", recorded)
+    report = rescoring.book_rescore(batch_size=2)
+
+    assert report.written == len(open_results) and len(threads) == 3
+    on_postgresql = connection.vendor == "postgresql"
+    assert all(name.startswith("book-rescore-writer") == on_postgresql for name in threads)
+    for before in open_results:
+        after = ScoreResult.objects.get(pk=before.pk)
+        assert {f: getattr(after, f) for f in RESCORED} == {f: getattr(before, f) for f in RESCORED}
+        assert after.history == [*before.history, online._previous(before)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_chunk_that_fails_to_be_written_fails_the_run(book, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(rescoring, "_write_rescores", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        rescoring.book_rescore(batch_size=2)
+    assert not ScoreResult.objects.filter(rescored_at__isnull=False).exists()
