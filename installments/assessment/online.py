@@ -93,10 +93,12 @@ def _previous(result: ScoreResult) -> dict:
 def _generate_offers(application: Application) -> None:
     """Let origination generate the personalised offers. A business refusal (DomainError, e.g.
     nothing affordable) leaves the application scored and is recorded; any other error rolls the
-    whole scoring back so the task or the sweep retries it."""
+    whole scoring back so the task or the sweep retries it.
+
+    `application_offers_generate` runs in a transaction of its own (here a savepoint of the
+    scoring's), which takes back its writes when it raises: no second savepoint around it."""
     try:
-        with transaction.atomic():
-            application_offers_generate(application=application)
+        application_offers_generate(application=application)
     except DomainError as error:
         logger.info("No offers for application %s: %s", application.pk, error.message)
         audit_record(actor=None, action="scoring.offers_not_generated", target=application, reason=error.message)
