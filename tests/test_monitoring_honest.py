@@ -152,8 +152,21 @@ def store_scored(version, card, frame, *, when=None):
         )
 
 
-def test_psi_rows_per_characteristic_with_status_and_the_score_psi(age_model, manager, client):
+def test_too_few_applicants_are_never_a_call_to_act(age_model, monkeypatch):
     version, card, X = age_model  # noqa: N806
+    young = X[X["age"] < 25].head(20)
+    store_scored(version, card, young)
+    snapshot = monitoring.monitoring_snapshot_record()
+    assert snapshot.applications == 20 and snapshot.score_psi is not None
+    assert snapshot.score_status == "few" and snapshot.worst_status == "few"
+    assert {c["status"] for c in snapshot.characteristics.values()} == {"few"}
+    monkeypatch.setattr(monitoring, "PSI_MIN_APPLICANTS", 10)
+    assert monitoring.monitoring_snapshot_record().characteristics["age"]["status"] == "act"
+
+
+def test_psi_rows_per_characteristic_with_status_and_the_score_psi(age_model, manager, client, monkeypatch):
+    version, card, X = age_model  # noqa: N806
+    monkeypatch.setattr(monitoring, "PSI_MIN_APPLICANTS", 10)  # judged however small the synthetic sample
     young = X[X["age"] < 25]  # only the youngest applicants this month: age shifts, the rest barely
     store_scored(version, card, young)
     snapshot = monitoring.monitoring_snapshot_record()

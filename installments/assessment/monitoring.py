@@ -22,7 +22,10 @@ from scoring.models import MonitoringSnapshot, ScoreResult, ScoringModelVersion
 from scoring.registry import active_model, model_version_scorecard
 from scoring.scorecard import PSI_ACT_ABOVE, PSI_WATCH_FROM, FeatureBinning, Scorecard, psi, psi_status  # noqa: F401 - the PSI bands, re-exported for the page
 
-STATUS_ORDER = {"stable": 0, "watch": 1, "act": 2}
+STATUS_ORDER = {"few": -1, "stable": 0, "watch": 1, "act": 2}
+# Below this many applicants a PSI is mostly sampling noise (20 scores over 10 deciles leave bins
+# empty): the figure is shown, but read as "too few to judge", never as a call to act.
+PSI_MIN_APPLICANTS = 100
 
 
 # Characteristics that may lawfully be scored on but that a fairness review must see named: when the
@@ -130,11 +133,16 @@ def monitoring_snapshot_record(*, period_start: date | None = None, period_end: 
         frame = validate_frame(pd.DataFrame.from_records([r[2] for r in rows]))
         score_value = psi(pd.Series(version.training_scores, dtype="int64"), pd.Series(scores))
         characteristics = characteristic_psi(card, version.training_characteristics, frame)
-        statuses = [psi_status(score_value), *(c["status"] for c in characteristics.values())]
+        few = len(rows) < PSI_MIN_APPLICANTS
+        if few:
+            for entry in characteristics.values():
+                entry["status"] = "few"
+        score_status = "few" if few else psi_status(score_value)
+        statuses = [score_status, *(c["status"] for c in characteristics.values())]
         grades = pd.Series([r[1] for r in rows]).value_counts()
         values.update(
             score_psi=round(score_value, 6),
-            score_status=psi_status(score_value),
+            score_status=score_status,
             worst_status=max(statuses, key=STATUS_ORDER.__getitem__),
             characteristics=characteristics,
             score_distribution=score_distribution(version.training_scores, scores),

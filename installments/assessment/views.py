@@ -16,6 +16,7 @@ from customers.permissions import role_required
 from installments.assessment import selectors
 from installments.assessment.monitoring import (
     PSI_ACT_ABOVE,
+    PSI_MIN_APPLICANTS,
     PSI_WATCH_FROM,
     SENSITIVE_CHARACTERISTICS,
     monitoring_snapshot_record,
@@ -30,7 +31,8 @@ def _percent(value) -> str:
 
 
 def _status_label(status: str) -> str:
-    return {"stable": _("stable"), "watch": _("watch"), "act": _("act")}.get(status, _("no data"))
+    return {"stable": _("stable"), "watch": _("watch"), "act": _("act"),
+            "few": _("too few applicants to judge")}.get(status, _("no data"))
 
 
 def _zh() -> bool:
@@ -102,6 +104,7 @@ def monitoring(request):
                "scored_by_text": _joined(f"{label or _('no stored score')} ({n})"
                                          for label, n in fairness.get("scored_by", [])),
                "psi_watch_text": f"{PSI_WATCH_FROM:.2f}", "psi_act_text": f"{PSI_ACT_ABOVE:.2f}",
+               "psi_min_applicants": PSI_MIN_APPLICANTS,
                "sensitive_catalogue_text": _joined(_feature_label(n) for n in SENSITIVE_CHARACTERISTICS)}
     snapshot = overview.get("snapshot")
     if overview.get("inputs"):
