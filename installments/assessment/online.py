@@ -18,8 +18,9 @@ so each gets the same validation, audit record and transaction:
     policy rules (row count + latest `updated_at`), so a newly activated model or an edited rule
     is used from the next scoring on, whichever process saved it (`_application_to_score`); the
     profile's latest bank statement comes with it too. One more query reads the profile's finance
-    lines with the product's price tiers (`_profile_lines_and_tier_rates`); those, the statement
-    and the anomaly evidence are read afresh on every scoring, never cached. The hot queries are
+    lines with the product's price tiers and the earlier results carrying the applicant's ID number
+    (`_profile_lines_tier_rates_and_identity_rows`); those, the statement and the anomaly evidence
+    are read afresh on every scoring, never cached. The hot queries are
     compiled to SQL once per process (`config.prepared.PreparedQuery`), and the state change
     moves the already locked application (`application_transition(..., locked=True)`).
     Occupation income peers are kept per process for a minute in front of the shared cache.
@@ -50,11 +51,11 @@ from installments.assessment.applicant import applicant_features, applicant_summ
 from installments.assessment.policy import (
     _MARKER_ID,
     _MARKER_OTHER_ID,
+    IdentityHistory,
     _live_plans,
     _policy_rules_stamp_subqueries,
     applicant_anomalies,
     applicant_facts,
-    identity_history,
     policy_rules_in_force,
 )
 from installments.models import Application, Offer, PriceTier
@@ -157,8 +158,10 @@ def _latest_statement(application: Application) -> StatementSummary | None:
 
 
 def _lines_and_tiers(profile_id: int, product_id: int) -> QuerySet:
-    """(source, kind, amount, other amount) rows: the profile's income, expense, debt and asset lines
-    and the product's price tiers, in one query (`_LINES_AND_TIERS`); see `_profile_lines_and_tier_rates`."""
+    """(source, kind, amount, other amount) rows: the profile's income, expense, debt and asset lines,
+    the product's price tiers and, as ("identity", name hash, customer id, application id), the
+    earlier score results carrying the profile's ID number hash (`identity_history`'s rows), in one
+    query (`_LINES_AND_TIERS`); see `_profile_lines_and_tier_rates`."""
     def rows(queryset: QuerySet, source: str, kind: Any, amount: str, other: str | None = None) -> QuerySet:
         # Amounts as plain decimals: the first part's column would otherwise set every part's rounding
         # (SQLite); the caller restores each column's places. Without a second amount the first is
@@ -170,12 +173,15 @@ def _lines_and_tiers(profile_id: int, product_id: int) -> QuerySet:
         ).values_list("line_source", "line_kind", "line_amount", "line_other")
 
     no_kind = Value("")
+    id_number_hash = CustomerProfile.objects.filter(pk=profile_id).values("id_number_hash")[:1]
     return rows(IncomeLine.objects.filter(profile_id=profile_id), "income", no_kind, "monthly_amount").union(
         rows(ExpenseLine.objects.filter(profile_id=profile_id), "expense", no_kind, "monthly_amount"),
         rows(DebtLine.objects.filter(profile_id=profile_id), "debt", F("kind"), "outstanding_balance",
              "monthly_payment"),
         rows(AssetLine.objects.filter(profile_id=profile_id), "asset", F("kind"), "value"),
         rows(PriceTier.objects.filter(product_id=product_id), "tier", F("grade"), "annual_rate"),
+        rows(ScoreResult.objects.filter(id_number_hash=Subquery(id_number_hash)).exclude(id_number_hash=""),
+             "identity", F("name_hash"), "application__customer_id", "application_id"),
         all=True)
 
 
@@ -190,7 +196,15 @@ def _profile_lines_and_tier_rates(*, profile: CustomerProfile | None,
                                   product_id: int) -> tuple[ProfileLines | None, list[Decimal]]:
     """The profile's finance lines (None without a profile) and the annual rates of the product's
     price tiers in grade order, read in one query."""
-    found: dict[str, list] = {"income": [], "expense": [], "debt": [], "asset": [], "tier": []}
+    lines, tier_rates, _ = _profile_lines_tier_rates_and_identity_rows(profile=profile, product_id=product_id)
+    return lines, tier_rates
+
+
+def _profile_lines_tier_rates_and_identity_rows(
+        *, profile: CustomerProfile | None, product_id: int) -> tuple[ProfileLines | None, list[Decimal], list]:
+    """`_profile_lines_and_tier_rates` and the (name hash, customer id, application id) of the
+    score results carrying the profile's ID number hash (`_identity_history`), read in one query."""
+    found: dict[str, list] = {"income": [], "expense": [], "debt": [], "asset": [], "tier": [], "identity": []}
     for source, kind, amount, other in _LINES_AND_TIERS.tuples(profile_id=profile.pk if profile else None,
                                                                product_id=product_id):
         found[source].append((kind, amount, other))
@@ -205,7 +219,19 @@ def _profile_lines_and_tier_rates(*, profile: CustomerProfile | None,
                         for kind, balance, payment in found["debt"]),
             assets=tuple((kind, value.quantize(cent)) for kind, value, _ in found["asset"]))
     tiers = sorted((grade, rate.quantize(rate_places)) for grade, rate, _ in found["tier"])
-    return lines, [rate for _, rate in tiers]
+    return lines, [rate for _, rate in tiers], found["identity"]
+
+
+def _identity_history(*, application: Application, profile: CustomerProfile | None,
+                      rows: list) -> IdentityHistory:
+    """`policy.identity_history` from the rows read with the profile's lines: the other
+    applications' results carrying the profile's ID number hash (none without a profile or hash)."""
+    if profile is None or not profile.id_number_hash:
+        return IdentityHistory()
+    others = [(name_hash, int(customer_id)) for name_hash, customer_id, application_id in rows
+              if int(application_id) != application.pk]
+    return IdentityHistory(name_hashes=frozenset(n for n, _ in others if n),
+                           other_customer=any(c != application.customer_id for _, c in others))
 
 
 def _profile_of(customer: User) -> CustomerProfile | None:
@@ -241,13 +267,14 @@ def application_score(*, application_id: int) -> ScoreResult:
             raise _no_active_model()
         model = _model_loaded(application.scoring_active_model_id, application.scoring_active_model_updated_at)
         profile = _profile_of(application.customer)
-        lines, tier_rates = _profile_lines_and_tier_rates(profile=profile, product_id=application.product_id)
+        lines, tier_rates, identity_rows = _profile_lines_tier_rates_and_identity_rows(
+            profile=profile, product_id=application.product_id)
         summary = applicant_summary(profile, lines=lines, statement=_latest_statement(application))
         chosen_offer_id = application.scoring_chosen_offer_id
         plan = requested_plan(application, chosen_offer=Offer.objects.get(pk=chosen_offer_id) if chosen_offer_id
                               else None, tier_rates=tier_rates)
         features = applicant_features(application=application, summary=summary, plan=plan)
-        identity = identity_history(application=application, profile=profile)
+        identity = _identity_history(application=application, profile=profile, rows=identity_rows)
         in_force = policy_rules_in_force(stamp=(application.scoring_policy_rules_count,
                                                 application.scoring_policy_rules_updated_at))
         hits = rules.evaluate_rules(in_force, applicant_facts(
