@@ -397,16 +397,17 @@ def application_offers_generate(*, application: Application) -> list[Offer]:
     Raises DomainError("state") once the application is decided.
     """
     with transaction.atomic():
-        # Read with what the offers need: product, score result, customer and profile (one query;
-        # only the application's row is locked).
+        # Read with its product, customer and profile (one query; only the application's row is
+        # locked). The score result is read after the lock: a scoring that held the lock may just
+        # have changed it (a row joined here could be the one from before the wait).
         application = (Application.objects.select_for_update(of=("self",))
-                       .select_related("product", "score_result", "customer__profile").get(pk=application.pk))
+                       .select_related("product", "customer__profile").get(pk=application.pk))
         if application.state not in OFFER_STATES:
             raise DomainError(_("Offers cannot be made for an application that is %(state)s.")
                               % {"state": application.get_state_display()},
                               field="state")
         product = application.product
-        score = getattr(application, "score_result", None)  # None before scoring
+        score = selectors.application_score(application)
         # Offers a decision or a contract points to are part of the record: never replaced.
         replaced = Offer.objects.filter(application=application, chosen_at__isnull=True, is_counter_offer=False,
                                         contracts__isnull=True, decisions__isnull=True)
