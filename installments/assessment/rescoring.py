@@ -122,12 +122,23 @@ def book_rescore(*, include_decided: bool = False, write: bool = True,
 def _rescore_chunks(card, version, results, batch_size, write, now, writer, parts) -> int:
     """Read, score and hand to `writer` the book chunk by chunk; appends (scored frame, scoring
     seconds) to `parts`; returns how many results were written."""
-    last_pk = None
-    while True:
-        rows = list((results if last_pk is None else results.filter(pk__gt=last_pk))[:batch_size])
+    # Chunks are ranges of primary keys, `batch_size` results each (whatever their state), bounded
+    # first by an index-only read of the ids: the chunk's query then reads a key range, whatever the
+    # planner believes of the states (a LIMIT over the join picked a plan that reads the whole book
+    # when the statistics were stale).
+    ids = ScoreResult.objects.order_by("pk").values_list("pk", flat=True)
+    last_pk, more = None, True
+    while more:
+        bound = list((ids if last_pk is None else ids.filter(pk__gt=last_pk))[batch_size - 1:batch_size])
+        chunk = results if last_pk is None else results.filter(pk__gt=last_pk)
+        if bound:
+            chunk = chunk.filter(pk__lte=bound[0])
+            last_pk = bound[0]
+        else:
+            more = False
+        rows = list(chunk)
         if not rows:
-            break
-        last_pk = rows[-1][0]
+            continue
         index = pd.Index([r[0] for r in rows], name="score_result")
         raw = pd.DataFrame.from_records(json.loads("[" + ",".join([r[3] for r in rows]) + "]"), index=index)
 
