@@ -19,8 +19,8 @@ from scoring import consumer_credit, registry, training
 from scoring.features import PROTECTED_ATTRIBUTES
 from scoring.models import ScoringModelVersion
 from scoring.scorecard import prior_correction
-from tests.scoring.conftest import add_lines, add_statement
 from tests.factories import resident_id
+from tests.scoring.conftest import add_statement
 from tests.scoring.test_scoring_caches import make_plan
 
 RATE = 0.08
