@@ -129,13 +129,10 @@ def setup(n_customers: int):
     from customers.models import ConsentKind
     from customers.roles import Role
     from portal import services as portal_services
-    from scoring.german_credit import SOURCE, load_german_credit
     from tests.factories import TINY_PNG, CustomerProfileFactory, UserFactory, WorkbenchProductFactory, resident_id
     from tests.portal.conftest import PORTAL_METHODS, statement_csv
 
-    features, target = load_german_credit()
-    registry.model_version_train(features=features, target=target, source=SOURCE, label="bench",
-                                 activate=True)
+    registry.model_version_train_default(label="bench", activate=True)  # the shipped default
     policy.policy_rules_ensure_defaults()
     product = WorkbenchProductFactory(code="bench-consumer", allowed_methods=PORTAL_METHODS)
     officer = UserFactory(email="officer@example.com", roles=[Role.LOAN_OFFICER])
