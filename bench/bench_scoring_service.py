@@ -179,7 +179,7 @@ def bench_online(product, customers, n_applications: int, card, profile: bool = 
 
     deployed, deployed_queries = run(_submitted(product, customers, n_applications))
     ids = _submitted(product, customers, n_applications)
-    with mock.patch.object(online, "_generate_offers", lambda application: None):
+    with mock.patch.object(online, "_generate_offers", lambda application, **known: None):
         if profile:
             import cProfile
             import pstats

@@ -91,15 +91,16 @@ def _previous(result: ScoreResult) -> dict:
             "rule_hits": [h.get("rule") for h in result.rule_hits]}
 
 
-def _generate_offers(application: Application) -> None:
+def _generate_offers(application: Application, *, score: ScoreResult, summary: dict | None) -> None:
     """Let origination generate the personalised offers. A business refusal (DomainError, e.g.
     nothing affordable) leaves the application scored and is recorded; any other error rolls the
     whole scoring back so the task or the sweep retries it.
 
     `application_offers_generate` runs in a transaction of its own (here a savepoint of the
-    scoring's), which takes back its writes when it raises: no second savepoint around it."""
+    scoring's), which takes back its writes when it raises: no second savepoint around it. The
+    application is locked by the scoring's transaction; its score and profile summary are passed on."""
     try:
-        application_offers_generate(application=application)
+        application_offers_generate(application=application, locked=True, score=score, summary=summary)
     except DomainError as error:
         logger.info("No offers for application %s: %s", application.pk, error.message)
         audit_record(actor=None, action="scoring.offers_not_generated", target=application, reason=error.message)
@@ -331,7 +332,7 @@ def application_score(*, application_id: int) -> ScoreResult:
             scored = application_transition(application=application, to=Application.State.SCORED, by=None,
                                             reason=f"scored {result.score} (grade {result.grade})", data=data,
                                             locked=True)
-            _generate_offers(scored)
+            _generate_offers(scored, score=result, summary=summary)
     logger.info("Application %s scored %s grade %s%s in %.1f ms", application.pk, result.score, result.grade,
                 " (knock-out)" if knock_outs else "", result.duration_ms)
     return result

@@ -4,6 +4,7 @@ plans; make, store and choose personalised offers; set the credit policy stance.
 import logging
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
@@ -383,7 +384,11 @@ def customer_offers_build(
     return rows, offer_set
 
 
-def application_offers_generate(*, application: Application) -> list[Offer]:
+_READ_HERE: Any = object()  # "not read by the caller: read it here" (None is a real answer for both)
+
+
+def application_offers_generate(*, application: Application, locked: bool = False, score: Any = _READ_HERE,
+                                summary: Any = _READ_HERE) -> list[Offer]:
     """Make and store the application's personalised offers; returns them, best first.
 
     Called by scoring right after an application is scored (and safe to call again): in one
@@ -395,19 +400,25 @@ def application_offers_generate(*, application: Application) -> list[Offer]:
     knocked-out application (outcome knocked_out, or any rule hit marked knock_out) gets no offers:
     its un-chosen offers are removed and the summary says `declined` with the rules' plain reasons.
     Raises DomainError("state") once the application is decided.
+
+    Online scoring, which holds the application's lock in the same transaction and has just stored
+    the score and read the profile, passes `locked=True` (the application as it holds it, with its
+    product), the `score` result and the profile `summary`, so none is read twice.
     """
     with transaction.atomic():
-        # Read with its product, customer and profile (one query; only the application's row is
-        # locked). The score result is read after the lock: a scoring that held the lock may just
-        # have changed it (a row joined here could be the one from before the wait).
-        application = (Application.objects.select_for_update(of=("self",))
-                       .select_related("product", "customer__profile").get(pk=application.pk))
+        if not locked:
+            # Read with its product, customer and profile (one query; only the application's row is
+            # locked). The score result is read after the lock: a scoring that held the lock may just
+            # have changed it (a row joined here could be the one from before the wait).
+            application = (Application.objects.select_for_update(of=("self",))
+                           .select_related("product", "customer__profile").get(pk=application.pk))
         if application.state not in OFFER_STATES:
             raise DomainError(_("Offers cannot be made for an application that is %(state)s.")
                               % {"state": application.get_state_display()},
                               field="state")
         product = application.product
-        score = selectors.application_score(application)
+        if score is _READ_HERE:
+            score = selectors.application_score(application)
         # Offers a decision or a contract points to are part of the record: never replaced.
         replaced = Offer.objects.filter(application=application, chosen_at__isnull=True, is_counter_offer=False,
                                         contracts__isnull=True, decisions__isnull=True)
@@ -426,7 +437,8 @@ def application_offers_generate(*, application: Application) -> list[Offer]:
             return []
         variant = experiments.experiment_variant_for(application=application)
         offer_set, policy = offers_compute(
-            product=product, summary=_read_profile_summary(application.customer),
+            product=product,
+            summary=_read_profile_summary(application.customer) if summary is _READ_HERE else summary,
             grade=score.grade if score is not None else None, preference=application_preference(application),
             variant=variant,
         )

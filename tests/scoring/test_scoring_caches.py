@@ -271,7 +271,7 @@ MAX_SCORING_QUERIES = 9
 def test_scoring_one_application_runs_a_bounded_number_of_queries(model_version, make_customer, make_application,
                                                                     django_assert_max_num_queries, monkeypatch,
                                                                     settings):
-    monkeypatch.setattr(online, "_generate_offers", lambda application: None)  # installments' own queries
+    monkeypatch.setattr(online, "_generate_offers", lambda application, **known: None)  # installments' own queries
     policy.policy_rules_ensure_defaults()
     for _ in range(3):  # occupation peers, a rule table and the model to warm the in-process copies with
         online.application_score(application_id=make_application(

@@ -225,7 +225,7 @@ def test_the_sweep_task_runs_eagerly_too(model_version, good_customer, make_appl
 def test_offers_are_generated_after_scoring(model_version, good_customer, make_application, monkeypatch):
     seen = []
 
-    def generate(*, application):
+    def generate(*, application, **known):
         seen.append((application.pk, application.state, ScoreResult.objects.filter(application=application).exists()))
 
     monkeypatch.setattr(online, "application_offers_generate", generate)
@@ -236,7 +236,7 @@ def test_offers_are_generated_after_scoring(model_version, good_customer, make_a
 
 def test_an_offer_refusal_leaves_the_application_scored(model_version, good_customer, make_application,
                                                          monkeypatch):
-    def generate(*, application):
+    def generate(*, application, **known):
         raise DomainError("Nothing affordable.")
 
     monkeypatch.setattr(online, "application_offers_generate", generate)
