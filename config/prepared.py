@@ -73,6 +73,17 @@ _NUMBERS = itertools.count(1)
 # Per database session (the driver's connection object): the names prepared on it, and those
 # PostgreSQL refused (run as plain SQL there).
 _SERVER_PREPARED: weakref.WeakKeyDictionary[Any, dict[str, bool]] = weakref.WeakKeyDictionary()
+# Statement name -> the SQL it was prepared from, so what was EXECUTEd can be read as SQL (`original_sql`).
+_STATEMENT_SQL: dict[str, str] = {}
+
+
+def original_sql(sql: str) -> str:
+    """The SQL behind a captured `EXECUTE prepared_query_N(...)` (any other SQL as it is): for tests and
+    logs that read which tables a request touched."""
+    if sql.startswith("EXECUTE prepared_query_"):
+        name = sql[len("EXECUTE "):].split("(", 1)[0].strip()
+        return _STATEMENT_SQL.get(name, sql)
+    return sql
 # The driver's placeholders: %s a parameter, %% a literal percent sign.
 _PLACEHOLDER = re.compile(r"%[s%]")
 
@@ -171,6 +182,7 @@ class PreparedQuery:
             statement = execute_sql = None
             if connection.vendor == "postgresql" and SERVER_SIDE:
                 statement = self._statement
+                _STATEMENT_SQL[statement] = sql
                 execute_sql = f"EXECUTE {statement}" + (f"({', '.join(['%s'] * len(params))})" if params else "")
             compiled = _Compiled(sql=sql, params=tuple(params), slots=slots, compiler=compiler, statement=statement,
                                  execute_sql=execute_sql)

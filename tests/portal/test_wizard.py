@@ -368,7 +368,10 @@ def test_the_submission_reads_the_profile_and_what_it_checks_in_one_query(custom
     with CaptureQueriesContext(connection) as captured:
         response = customer_client.post(step_url("review"), {"confirm": "on"})
     assert response.status_code == 302
-    reads = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("SELECT")]
+    from config.prepared import original_sql
+
+    sqls = [original_sql(q["sql"]) for q in captured.captured_queries]  # EXECUTE of a prepared query -> its SQL
+    reads = [sql for sql in sqls if sql.startswith("SELECT")]
     main_tables = [_outer_query(sql).split(" FROM ", 1)[1].split()[0].strip('"') for sql in reads]
     for table in ("customers_incomeline", "customers_expenseline", "customers_customerdocument",
                   "customers_consent", "customers_statementsummary"):
