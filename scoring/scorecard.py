@@ -579,6 +579,10 @@ class Scorecard:
             table[feature.binning.n_bins] = feature.unseen_points
         return table
 
+    def is_neutral_when_missing(self, name: str) -> bool:
+        """Whether a missing value of this characteristic scores neutral (it is not required)."""
+        return self.required is not None and name not in self.required
+
     @property
     def slot_tables(self) -> tuple[np.ndarray, ...]:
         """Points by slot (bins, missing, unseen) of each model feature, as this scorecard scores them."""
@@ -647,7 +651,8 @@ class Scorecard:
         ]
         shortfalls.sort(key=lambda item: (-item[0], item[1]))
         reasons = [
-            _reason_code(feature.name, lost, slots[feature.name] == feature.binning.n_bins)
+            _reason_code(feature.name, lost, slots[feature.name] == feature.binning.n_bins,
+                         neutral=self.is_neutral_when_missing(feature.name))
             for lost, _, feature in shortfalls[:MAX_REASON_CODES]
         ]
         return ScoreResult(
@@ -744,15 +749,18 @@ class Scorecard:
             raise ScorecardFormatError(f"malformed scorecard: {exc!r}") from exc
 
 
-def _reason_code(name: str, points_lost: int, missing: bool) -> ReasonCode:
+def _reason_code(name: str, points_lost: int, missing: bool, neutral: bool = False) -> ReasonCode:
+    """A reason code; `neutral`: the value is missing on an optional characteristic, scored as the
+    average applicant (it costs only what a good value would have earned)."""
     feature = FEATURES_BY_NAME[name]
     if missing:
         return ReasonCode(
             code=f"R_{name.upper()}_MISSING",
             feature=name,
             points_lost=points_lost,
-            text_en=f"{feature.label} was not provided",
-            text_zh=f"未提供{feature.label_zh}",
+            text_en=(f"{feature.label} was not provided (optional: scored as the average applicant)" if neutral
+                     else f"{feature.label} was not provided"),
+            text_zh=(f"未提供{feature.label_zh}（选填：按平均水平计分）" if neutral else f"未提供{feature.label_zh}"),
         )
     return ReasonCode(
         code=f"R_{name.upper()}",

@@ -219,7 +219,7 @@ def _rendered(card: Scorecard, points, slots, reason_index, reason_lost):
     codes = np.concatenate([reason_index, reason_lost, missing.astype("int64")], axis=1)
 
     def reasons(row: list[int]) -> list[dict]:
-        return _reason_dicts([_reason_code(names[j], lost, bool(gone))
+        return _reason_dicts([_reason_code(names[j], lost, bool(gone), neutral=card.is_neutral_when_missing(names[j]))
                               for j, lost, gone in zip(row[:MAX_REASON_CODES], row[MAX_REASON_CODES:2 * MAX_REASON_CODES],
                                                        row[2 * MAX_REASON_CODES:], strict=True) if j >= 0])
 

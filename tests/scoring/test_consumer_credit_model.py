@@ -88,10 +88,13 @@ def test_a_missing_optional_characteristic_scores_neutral_and_a_required_one_doe
                  "term_months": 12, "past_delinquencies": 0, "years_in_job": None}
     optional = card.score_one(applicant)
     assert optional.points_by_feature["years_in_job"] == feature.unseen_points  # WOE 0
+    missing_reason = next(r for r in optional.reason_codes if r.code == "R_YEARS_IN_JOB_MISSING")
+    assert "scored as the average applicant" in missing_reason.text_en and "按平均水平计分" in missing_reason.text_zh
     settings.SCORING_REQUIRED_CHARACTERISTICS = (*settings.SCORING_REQUIRED_CHARACTERISTICS, "years_in_job")
     required = registry.model_version_scorecard(default_model).score_one(applicant)
     assert required.points_by_feature["years_in_job"] == feature.missing_points < feature.unseen_points
     assert required.score < optional.score
+    assert "average" not in next(r for r in required.reason_codes if r.feature == "years_in_job").text_en
 
 
 def test_the_wizard_asks_for_an_optional_input_only_when_the_policy_requires_it(db, settings, make_customer):
