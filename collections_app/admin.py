@@ -3,6 +3,7 @@ rules) is edited here; operational rows are read-mostly (changes go through the 
 
 from django.contrib import admin
 
+from collections_app.ledger.models import AccountingPeriod, JournalEntry, JournalLine, LedgerAccount
 from collections_app.models import (
     AssignmentRule,
     CaseNote,
@@ -21,6 +22,7 @@ from collections_app.models import (
     ServicingPolicy,
     ServicingRequest,
 )
+from customers.roles import Role
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -165,3 +167,67 @@ class PlanSnapshotAdmin(ReadOnlyAdmin):
     list_filter = ["bucket", "term_class", "state"]
     search_fields = ["plan__number"]
     date_hierarchy = "business_date"
+
+
+# --- The books (collections_app.ledger) --------------------------------------------------------------
+# Only administrators change the chart of accounts; periods are closed through the service (audited);
+# entries and lines are immutable and only shown.
+
+def _is_admin(request) -> bool:
+    user = request.user
+    return bool(user.is_active and (user.is_superuser or user.has_role(Role.ADMIN)))
+
+
+@admin.register(LedgerAccount)
+class LedgerAccountAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "name_zh", "kind", "normal_side", "channel", "is_active"]
+    list_filter = ["kind", "is_active"]
+    search_fields = ["code", "name", "name_zh", "channel"]
+    ordering = ["code"]
+
+    def has_view_permission(self, request, obj=None):
+        return _is_admin(request) or super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request):
+        return _is_admin(request)
+
+    def has_change_permission(self, request, obj=None):
+        return _is_admin(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # deactivate instead: lines PROTECT their account
+
+
+@admin.register(AccountingPeriod)
+class AccountingPeriodAdmin(ReadOnlyAdmin):
+    list_display = ["month", "closed_at", "closed_by"]
+
+
+class JournalLineInline(admin.TabularInline):
+    model = JournalLine
+    fields = ["account", "debit", "credit", "plan"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(JournalEntry)
+class JournalEntryAdmin(ReadOnlyAdmin):
+    list_display = ["id", "value_date", "event_type", "plan", "source_type", "source_id", "actor", "booked_at"]
+    list_filter = ["event_type", "value_date"]
+    search_fields = ["=id", "source_id", "memo"]
+    raw_id_fields = ["plan", "reverses", "actor"]
+    inlines = [JournalLineInline]
+
+
+@admin.register(JournalLine)
+class JournalLineAdmin(ReadOnlyAdmin):
+    list_display = ["id", "entry", "account", "debit", "credit", "plan"]
+    list_filter = ["account"]
+    raw_id_fields = ["entry", "plan"]

@@ -3,6 +3,7 @@
 from django.urls import path
 
 from collections_app import api
+from collections_app.ledger import api as books_api
 
 urlpatterns = [
     path("plans/", api.PlanListApi.as_view(), name="api-plans"),
@@ -14,4 +15,7 @@ urlpatterns = [
     path("plans/<int:pk>/payoff-quote/", api.PayoffQuoteApi.as_view(), name="api-plan-payoff-quote"),
     path("plans/<int:pk>/requests/", api.PlanRequestsApi.as_view(), name="api-plan-requests"),
     path("payments/<int:pk>/reverse/", api.PaymentReverseApi.as_view(), name="api-payment-reverse"),
+    # The books (read-only; manager, accountant, admin).
+    path("books/trial-balance/", books_api.TrialBalanceApi.as_view(), name="api-books-trial-balance"),
+    path("books/journal-lines/", books_api.JournalLinesApi.as_view(), name="api-books-journal-lines"),
 ]

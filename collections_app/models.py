@@ -690,3 +690,16 @@ class ProviderCallbackNonce(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider}:{self.nonce}"
+
+
+# The general ledger lives in its own package (collections_app/ledger/); importing its models here
+# registers them with this app.
+from collections_app.ledger.models import (  # noqa: E402, F401
+    AccountingPeriod,
+    AccountKind,
+    EventType,
+    JournalEntry,
+    JournalLine,
+    LedgerAccount,
+    NormalSide,
+)

@@ -3,6 +3,7 @@
 from django.urls import path
 
 from collections_app import views
+from collections_app.ledger import views as books_views
 
 app_name = "collections"
 
@@ -25,6 +26,9 @@ urlpatterns = [
     path("staff/requests/", views.staff_requests, name="staff_requests"),
     path("staff/requests/<int:pk>/decide/", views.staff_request_decide, name="staff_request_decide"),
     path("staff/close-of-business/", views.staff_cob_runs, name="staff_cob_runs"),
+    # The books (manager, accountant, admin).
+    path("books/trial-balance/", books_views.trial_balance, name="books_trial_balance"),
+    path("books/accounts/<str:code>/", books_views.account_ledger, name="books_account"),
     # Collector workbench.
     path("collections/", views.collections_queue, name="queue"),
     path("collections/analysis/", views.collections_analysis, name="analysis"),

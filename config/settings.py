@@ -167,7 +167,7 @@ CSRF_COOKIE_HTTPONLY = True
 
 # Two-factor authentication (TOTP, django-otp) for these roles: every page but login, logout,
 # the 2FA pages, static files, i18n and /healthz needs a verified session (customers.two_factor).
-TWO_FACTOR_ROLES = env.list("TWO_FACTOR_ROLES", default=["loan_officer", "approver", "collector", "manager", "admin"])
+TWO_FACTOR_ROLES = env.list("TWO_FACTOR_ROLES", default=["loan_officer", "approver", "collector", "manager", "accountant", "admin"])
 # Staff enrol their first authenticator only with a one-time enrolment link from an administrator
 # (or their existing factor): the link's lifetime, and how long the session that opened it may enrol.
 TWO_FACTOR_ENROLMENT_LINK_TTL = env.int("TWO_FACTOR_ENROLMENT_LINK_TTL", default=24 * 60 * 60)

@@ -10,7 +10,8 @@ class Role(models.TextChoices):
     APPROVER = "approver", _("Approver")
     COLLECTOR = "collector", _("Collector")
     MANAGER = "manager", _("Manager")
+    ACCOUNTANT = "accountant", _("Accountant")
     ADMIN = "admin", _("Administrator")
 
 
-STAFF_ROLES = (Role.LOAN_OFFICER, Role.APPROVER, Role.COLLECTOR, Role.MANAGER, Role.ADMIN)
+STAFF_ROLES = (Role.LOAN_OFFICER, Role.APPROVER, Role.COLLECTOR, Role.MANAGER, Role.ACCOUNTANT, Role.ADMIN)

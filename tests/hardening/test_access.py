@@ -72,6 +72,7 @@ RULES = [
     Rule(r"^servicing/staff/close-of-business/", frozenset({"manager", "admin", "approver"})),
     Rule(r"^servicing/staff/requests/", frozenset({"loan_officer", "approver", "manager", "admin"})),
     Rule(r"^servicing/staff/", STAFF),
+    Rule(r"^servicing/books/", MANAGERS),  # and accountants (tests/ledger)
     Rule(r"^servicing/collections/analysis/", frozenset({"manager", "collector", "approver", "admin"})),
     Rule(r"^servicing/collections/", CASE_ROLES, assigned_cases=True),
     Rule(r"^scoring/monitoring/", frozenset({"approver", "manager", "admin"})),

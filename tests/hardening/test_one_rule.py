@@ -66,7 +66,8 @@ DECIDE = _web("staff_request_decide", "request", "POST")
 LISTS = ("collections:my_plans", "collections:staff_plans", "collections:queue", "api-plans")
 # Routes that name no plan: their access is by role alone (test_access.py walks them).
 NOT_PLAN_SCOPED = {"collections:my_messages", "collections:staff_payment_import", "collections:staff_requests",
-                   "collections:staff_cob_runs", "collections:analysis", "api-payment-provider-callback"}
+                   "collections:staff_cob_runs", "collections:analysis", "api-payment-provider-callback",
+                   "collections:books_trial_balance", "collections:books_account"}
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ DEMO_USERS = [
     ("approver@example.com", "Zhang Min (approver)", Role.APPROVER),
     ("collector@example.com", "Chen Jie (collector)", Role.COLLECTOR),
     ("manager@example.com", "Liu Yang (manager)", Role.MANAGER),
+    ("accountant@example.com", "Zhao Li (accountant)", Role.ACCOUNTANT),
     ("admin@example.com", "Admin", Role.ADMIN),
 ]
 AREA_SEEDERS = ["customers.demo", "installments.demo", "installments.assessment.demo", "collections_app.demo"]
