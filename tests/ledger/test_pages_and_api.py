@@ -85,3 +85,9 @@ def test_schema_describes_the_books_api(client):
     assert schema.status_code == 200
     paths = schema.json()["paths"]
     assert "/api/v1/books/trial-balance/" in paths and "/api/v1/books/journal-lines/" in paths
+
+
+def test_accountant_reaches_the_books_from_the_staff_home(client_for, accountant):
+    home = client_for(accountant).get(reverse("staff_home"))
+    assert home.status_code == 200
+    assert reverse("collections:books_trial_balance").encode() in home.content
