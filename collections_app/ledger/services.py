@@ -25,9 +25,11 @@ def money(amount) -> Decimal:
     """`amount` as a Decimal in yuan, quantized to the cent with ROUND_HALF_UP (the books' one rule)."""
     try:
         value = amount if isinstance(amount, Decimal) else Decimal(str(amount))
-        return value.quantize(CENT, rounding=ROUND_HALF_UP)
+        if value.is_finite():
+            return value.quantize(CENT, rounding=ROUND_HALF_UP)
     except (InvalidOperation, ValueError, TypeError):
-        raise DomainError(_("An amount is not a number."), field="lines")
+        pass
+    raise DomainError(_("An amount is not a number."), field="lines")
 
 
 def first_of_month(day: date) -> date:

@@ -58,6 +58,8 @@ def test_balanced_entry_posts_with_quantized_amounts(manager):
     pytest.param([("1101", "-100.00", 0, None), ("1001", "-100.00", 0, None)], "lines", id="negative"),
     pytest.param([("1101", "100.00", "100.00", None), ("1001", 0, 0, None)], "lines", id="both-and-neither"),
     pytest.param([("1101", "abc", 0, None), ("1001", 0, "1", None)], "lines", id="not-a-number"),
+    pytest.param([("1101", "NaN", 0, None), ("1001", 0, "1", None)], "lines", id="nan"),
+    pytest.param([("1101", "Infinity", 0, None), ("1001", 0, "1", None)], "lines", id="infinity"),
     pytest.param([("9999", "100.00", 0, None), ("1001", 0, "100.00", None)], "account", id="unknown-account"),
 ])
 def test_bad_entry_is_refused_with_the_field_named_and_nothing_stored(lines, field):
