@@ -708,7 +708,9 @@ class _Budget:
         return min(self.limit_in(m) for m in ({1} | self.low_months))
 
 
-def _budget(product: ProductTerms, finances: CustomerFinances, low_months: frozenset[int]) -> _Budget:
+def customer_budget(product: ProductTerms, finances: CustomerFinances, low_months: frozenset[int]) -> _Budget:
+    """What the customer can pay each month under the product's limits (`level_limit`: the largest
+    level installment); the affordability rule `assess` checks candidates against (see the docstring)."""
     return _Budget(
         income=finances.income,
         low_months=low_months,
@@ -1195,7 +1197,7 @@ def offers_build(
             notes.append(Message("seasonal_months_unknown",
                                  "Tell us which months your income is lower and we can offer a seasonal plan.",
                                  "告诉我们您哪几个月收入较低，我们即可为您提供季节性还款方案。"))
-        budget = _budget(product, finances, low_months)
+        budget = customer_budget(product, finances, low_months)
         plans, _anchor = candidate_terms(product, pricing, preference, amount, low_months)
         assessed = [assess(Candidate(terms=t), product, budget) for t in plans]
 

@@ -27,8 +27,8 @@ from django.utils import timezone
 from installments.engine.offers import (
     Candidate,
     CustomerFinances,
-    _budget,
     assess,
+    customer_budget,
     low_income_months,
     offer_terms_from_dict,
 )
@@ -59,21 +59,22 @@ class Affordability:
         return self.problem is None
 
 
-def _finances(application: Application) -> CustomerFinances:
-    from installments.origination.applications import _customer_summary
+def _budget_now(application: Application):
+    """(product terms, the customer's finances now, their budget under the product's limits), as the
+    offer engine computes them."""
+    from installments.origination.applications import _customer_summary, application_preference
 
-    return CustomerFinances.from_summary(_customer_summary(application.customer))
+    product = selectors.product_terms(application.product)
+    finances = CustomerFinances.from_summary(_customer_summary(application.customer))
+    budget = customer_budget(product, finances, low_income_months(application_preference(application), finances))
+    return product, finances, budget
 
 
 def offer_affordability(*, application: Application, offer: Offer) -> Affordability:
     """Judge `offer` (stored or not: its `terms` are read) with the engine's `assess`, the product's
     limits and the customer's profile as it is now. The APR cap is left aside (not affordability)."""
-    from installments.origination.applications import application_preference
-
-    product = selectors.product_terms(application.product)
+    product, finances, budget = _budget_now(application)
     product = dataclasses.replace(product, max_apr=Decimal(10) ** 6)
-    finances = _finances(application)
-    budget = _budget(product, finances, low_income_months(application_preference(application), finances))
     with localcontext(prec=34):
         candidate = assess(Candidate(terms=offer_terms_from_dict(offer.terms)), product, budget)
         limit = max(budget.level_limit, ZERO) if budget.income else None
@@ -91,11 +92,7 @@ def offer_affordability(*, application: Application, offer: Offer) -> Affordabil
 def affordable_installment(application: Application) -> Decimal | None:
     """The largest level installment the customer can afford now under the product's limits (None:
     income unknown), for the counter-offer form."""
-    from installments.origination.applications import application_preference
-
-    product = selectors.product_terms(application.product)
-    finances = _finances(application)
-    budget = _budget(product, finances, low_income_months(application_preference(application), finances))
+    product, _, budget = _budget_now(application)
     if not budget.income:
         return None
     with localcontext(prec=34):
