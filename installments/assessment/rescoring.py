@@ -39,20 +39,11 @@ BATCH_SIZE = 10_000
 _REWRITE_LOCK = 7_300_418_001
 
 
-def _slot_tables(card: Scorecard) -> list[np.ndarray]:
-    """Points by slot of each model feature as the scorecard scores them (its own tables when it
-    has them: a scorecard may score a missing value differently from the trained missing points)."""
-    tables = getattr(card, "slot_tables", None)  # a property of the scorecard being reworked (scoring/)
-    if tables is None:
-        return [f.slot_points for f in card.features]
-    return list(tables() if callable(tables) else tables)
-
-
 def points_matrix(card: Scorecard, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """(points, slots): per applicant (row) and model feature (column), vectorised. `frame` must
     already be validated (`validate_frame`)."""
     slots = np.column_stack([f.binning.bin_index(frame[f.name]) for f in card.features])
-    table = _slot_tables(card)
+    table = card.slot_tables  # as the scorecard scores (a missing optional value scores neutral)
     points = np.column_stack([table[j][slots[:, j]] for j in range(len(table))])
     return points, slots
 
