@@ -135,6 +135,9 @@ class CobRun(models.Model):
     counts = models.JSONField(_("rows changed"), default=dict, blank=True)
     error = models.TextField(_("error"), blank=True)
     triggered_by = models.CharField(_("triggered by"), max_length=40, blank=True)
+    reconciliation = models.JSONField(
+        _("reconciliation"), default=dict, blank=True,
+        help_text=_("The day's general ledger against the sub-ledger, account by account."))
 
     class Meta:
         verbose_name = _("close-of-business run")
@@ -697,9 +700,16 @@ class ProviderCallbackNonce(models.Model):
 from collections_app.ledger.models import (  # noqa: E402, F401
     AccountingPeriod,
     AccountKind,
+    AccountMapping,
+    AccountRole,
+    ChartChangeRequest,
+    ClassificationPolicy,
     EventType,
     JournalEntry,
     JournalLine,
     LedgerAccount,
+    LoanClass,
     NormalSide,
+    PlanAccountBalance,
+    PlanClassification,
 )

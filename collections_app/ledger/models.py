@@ -4,6 +4,8 @@ Entries and lines are immutable: the code never updates or deletes them, and on 
 triggers (migration 0005) refuse UPDATE/DELETE and check at commit that every entry balances.
 """
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -110,6 +112,8 @@ class EventType(models.TextChoices):
     CREDIT_REFUND = "credit_refund", _("Credit balance refund")
     PROVISION = "provision", _("Provision")
     MANUAL = "manual", _("Manual entry")
+    FEE_ACCRUAL = "fee_accrual", _("Fee accrual")
+    RESCHEDULE = "reschedule", _("Schedule change")
 
 
 class JournalEntry(models.Model):
@@ -151,6 +155,9 @@ class JournalLine(models.Model):
     credit = models.DecimalField(_("credit"), default=0, **MONEY)
     plan = models.ForeignKey("installments.Plan", verbose_name=_("plan"), null=True, blank=True,
                              on_delete=models.PROTECT, related_name="journal_lines")
+    product = models.ForeignKey("installments.LoanProduct", verbose_name=_("product"), null=True, blank=True,
+                                on_delete=models.PROTECT, related_name="+",
+                                help_text=_("The product of the plan, or of the plans a summary line adds up."))
 
     class Meta:
         ordering = ["entry_id", "pk"]
@@ -165,3 +172,173 @@ class JournalLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account.code} Dr {self.debit} Cr {self.credit}"
+
+
+class AccountRole(models.TextChoices):
+    """What an account does for a product's events; `AccountMapping` names the account for each."""
+
+    PRINCIPAL = "principal", _("Loans receivable (principal)")
+    INTEREST_RECEIVABLE = "interest_receivable", _("Interest receivable")
+    FEE_RECEIVABLE = "fee_receivable", _("Fees receivable")
+    PENALTY_RECEIVABLE = "penalty_receivable", _("Late charges receivable")
+    CUSTOMER_CREDIT = "customer_credit", _("Customer credit balances")
+    DISBURSEMENT = "disbursement", _("Disbursement (cash at bank)")
+    INTEREST_INCOME = "interest_income", _("Interest income")
+    FEE_INCOME = "fee_income", _("Fee income")
+    PENALTY_INCOME = "penalty_income", _("Penalty income")
+    RECOVERIES = "recoveries", _("Recoveries")
+    ALLOWANCE = "allowance", _("Allowance for loan losses")
+    PROVISION_EXPENSE = "provision_expense", _("Provision expense")
+    WRITE_OFF_EXPENSE = "write_off_expense", _("Write-off expense")
+    SUSPENSE = "suspense", _("Suspense")
+
+
+class AccountMapping(models.Model):
+    """The account a product's events post to for one role; a row without a product is the default."""
+
+    product = models.ForeignKey("installments.LoanProduct", verbose_name=_("product"), null=True, blank=True,
+                                on_delete=models.CASCADE, related_name="account_mappings",
+                                help_text=_("Leave blank for the default of every product."))
+    role = models.CharField(_("role"), max_length=24, choices=AccountRole.choices)
+    account = models.ForeignKey(LedgerAccount, verbose_name=_("account"), on_delete=models.PROTECT,
+                                related_name="mappings")
+
+    class Meta:
+        ordering = ["product_id", "role"]
+        verbose_name = _("account mapping")
+        verbose_name_plural = _("account mappings")
+        constraints = [
+            models.UniqueConstraint(fields=["product", "role"], name="ledger_mapping_product_role_unique"),
+            models.UniqueConstraint(fields=["role"], condition=Q(product__isnull=True),
+                                    name="ledger_mapping_default_role_unique"),
+            models.CheckConstraint(condition=Q(role__in=AccountRole.values), name="ledger_mapping_role_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product or _('default')}: {self.role} -> {self.account.code}"
+
+
+class PlanAccountBalance(models.Model):
+    """What the general ledger holds for one plan on one account (debits minus credits), kept by every
+    posting in the same statement batch as its lines; the sub-ledger is compared against it."""
+
+    plan = models.ForeignKey("installments.Plan", verbose_name=_("plan"), on_delete=models.PROTECT,
+                             related_name="account_balances")
+    account = models.ForeignKey(LedgerAccount, verbose_name=_("account"), on_delete=models.PROTECT,
+                                related_name="plan_balances")
+    balance = models.DecimalField(_("balance (debit - credit)"), max_digits=16, decimal_places=2, default=0)
+
+    class Meta:
+        verbose_name = _("plan balance on an account")
+        verbose_name_plural = _("plan balances on accounts")
+        constraints = [models.UniqueConstraint(fields=["plan", "account"], name="ledger_plan_balance_unique")]
+
+
+class LoanClass(models.TextChoices):
+    """The five-tier loan classification (五级分类)."""
+
+    NORMAL = "normal", _("Normal")
+    SPECIAL_MENTION = "special_mention", _("Special mention")
+    SUBSTANDARD = "substandard", _("Substandard")
+    DOUBTFUL = "doubtful", _("Doubtful")
+    LOSS = "loss", _("Loss")
+
+
+LOAN_CLASS_ORDER = [c.value for c in LoanClass]
+
+RATE = {"max_digits": 6, "decimal_places": 4}
+
+
+class ClassificationPolicy(models.Model):
+    """Days-past-due thresholds of the five tiers and each tier's provision rate (a share of the
+    plan's principal and interest receivable). The policy in force on a day is the latest whose
+    `effective_from` is on or before it."""
+
+    effective_from = models.DateField(_("effective from"), unique=True)
+    special_mention_from_dpd = models.PositiveIntegerField(_("special mention from (days past due)"), default=1)
+    substandard_from_dpd = models.PositiveIntegerField(_("substandard from (days past due)"), default=91)
+    doubtful_from_dpd = models.PositiveIntegerField(_("doubtful from (days past due)"), default=181)
+    loss_from_dpd = models.PositiveIntegerField(_("loss from (days past due)"), default=361)
+    restructured_at_least = models.CharField(
+        _("a restructured plan is at least"), max_length=16, choices=LoanClass.choices,
+        default=LoanClass.SUBSTANDARD)
+    rate_normal = models.DecimalField(_("provision rate: normal"), **RATE, default=Decimal("0.0150"))
+    rate_special_mention = models.DecimalField(_("provision rate: special mention"), **RATE,
+                                               default=Decimal("0.0200"))
+    rate_substandard = models.DecimalField(_("provision rate: substandard"), **RATE, default=Decimal("0.2500"))
+    rate_doubtful = models.DecimalField(_("provision rate: doubtful"), **RATE, default=Decimal("0.5000"))
+    rate_loss = models.DecimalField(_("provision rate: loss"), **RATE, default=Decimal("1.0000"))
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("created by"), null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-effective_from"]
+        verbose_name = _("classification policy")
+        verbose_name_plural = _("classification policies")
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(special_mention_from_dpd__lt=models.F("substandard_from_dpd"))
+                           & Q(substandard_from_dpd__lt=models.F("doubtful_from_dpd"))
+                           & Q(doubtful_from_dpd__lt=models.F("loss_from_dpd"))),
+                name="ledger_classification_thresholds_increase"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{_('classification policy')} {self.effective_from}"
+
+
+class PlanClassification(models.Model):
+    """A plan's classification from a business day on: a row only when it changes (its history)."""
+
+    plan = models.ForeignKey("installments.Plan", verbose_name=_("plan"), on_delete=models.CASCADE,
+                             related_name="classifications")
+    business_date = models.DateField(_("from"), db_index=True)
+    loan_class = models.CharField(_("classification"), max_length=16, choices=LoanClass.choices)
+    previous_class = models.CharField(_("previous classification"), max_length=16, choices=LoanClass.choices,
+                                      blank=True)
+    days_past_due = models.PositiveIntegerField(_("days past due"), default=0)
+    restructured = models.BooleanField(_("restructured"), default=False)
+
+    class Meta:
+        ordering = ["plan_id", "-business_date"]
+        verbose_name = _("plan classification")
+        verbose_name_plural = _("plan classifications")
+        constraints = [models.UniqueConstraint(fields=["plan", "business_date"],
+                                               name="ledger_classification_plan_day_unique")]
+
+
+class ChartChangeRequest(models.Model):
+    """A change to the chart of accounts or the account mappings, proposed by one admin and applied
+    only when a second admin approves it (four-eyes)."""
+
+    class Kind(models.TextChoices):
+        ACCOUNT_CREATE = "account_create", _("Add an account")
+        ACCOUNT_UPDATE = "account_update", _("Change an account")
+        MAPPING_SET = "mapping_set", _("Map a role to an account")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        APPLIED = "applied", _("Applied")
+        REJECTED = "rejected", _("Rejected")
+
+    kind = models.CharField(_("change"), max_length=16, choices=Kind.choices)
+    params = models.JSONField(_("details"), default=dict)
+    reason = models.CharField(_("reason"), max_length=255)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING,
+                              db_index=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("requested by"),
+                                     on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField(_("requested"), default=timezone.now)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("decided by"), null=True, blank=True,
+                                   on_delete=models.PROTECT, related_name="+")
+    decided_at = models.DateTimeField(_("decided"), null=True, blank=True)
+    decision_note = models.CharField(_("note"), max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at"]
+        verbose_name = _("chart of accounts change")
+        verbose_name_plural = _("chart of accounts changes")
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.get_status_display()})"

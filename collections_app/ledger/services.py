@@ -5,12 +5,19 @@ from collections.abc import Iterable
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Model
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from collections_app.ledger.models import AccountingPeriod, EventType, JournalEntry, JournalLine, LedgerAccount
+from collections_app.ledger.models import (
+    AccountingPeriod,
+    EventType,
+    JournalEntry,
+    JournalLine,
+    LedgerAccount,
+    PlanAccountBalance,
+)
 from config.errors import DomainError
 from customers.audit import audit_record
 
@@ -97,17 +104,72 @@ def journal_post(*, value_date: date, event_type: str, lines: list[LineSpec], pl
         if not account.is_active:
             raise DomainError(_("Account %(code)s is inactive.") % {"code": code}, field="account")
     # Lock the period row (when there is one) so a concurrent close waits for this posting.
-    period = AccountingPeriod.objects.select_for_update().filter(month=first_of_month(value_date)).first()
-    if period is not None and period.is_closed:
-        raise DomainError(_("The period %(month)s is closed; post with a value date in an open period.")
-                          % {"month": period}, field="value_date")
+    _period_open(value_date)
     source_type, source_id = _source_of(source)
     entry = JournalEntry.objects.create(
         value_date=value_date, event_type=event_type, plan=plan, source_type=source_type, source_id=source_id,
         actor=actor, memo=memo[:255], reverses=reverses)
     JournalLine.objects.bulk_create([
-        JournalLine(entry=entry, account=accounts[code], debit=debit, credit=credit, plan=line_plan or plan)
+        JournalLine(entry=entry, account=accounts[code], debit=debit, credit=credit, plan=line_plan or plan,
+                    product_id=getattr(line_plan or plan, "product_id", None))
         for code, debit, credit, line_plan in cleaned])
+    _plan_balances_add(entry.pk)
+    return entry
+
+
+def _plan_balances_add(entry_id: int) -> None:
+    """Add the entry's lines that name a plan to `PlanAccountBalance` (the general ledger per plan and
+    account): one upsert statement, in the posting's transaction."""
+    balance, line = PlanAccountBalance._meta.db_table, JournalLine._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f"""
+            INSERT INTO {balance} (plan_id, account_id, balance)
+            SELECT plan_id, account_id, SUM(debit - credit) FROM {line}
+            WHERE entry_id = %s AND plan_id IS NOT NULL
+            GROUP BY plan_id, account_id
+            ON CONFLICT (plan_id, account_id) DO UPDATE SET balance = {balance}.balance + excluded.balance
+        """, [entry_id])
+
+
+def _period_open(value_date: date) -> None:
+    period = AccountingPeriod.objects.select_for_update().filter(month=first_of_month(value_date)).first()
+    if period is not None and period.is_closed:
+        raise DomainError(_("The period %(month)s is closed; post with a value date in an open period.")
+                          % {"month": period}, field="value_date")
+
+
+@transaction.atomic
+def journal_post_bulk(*, value_date: date, event_type: str, lines_sql: str, params: dict | None = None,
+                      memo: str = "", actor=None, source=None) -> JournalEntry | None:
+    """Post one entry whose lines come from one SQL SELECT over the book, set-based (the close of
+    business's accruals and the month-end provision: one line per plan, no Python loop).
+
+    `lines_sql` selects exactly the columns (plan_id, product_id, account_id, debit, credit), every row with one
+    positive side, the whole set balanced; `params` are its named parameters (%(name)s). Nothing is
+    posted, and None returned, when it selects no row. An unbalanced set raises DomainError (field
+    `lines`) and, on PostgreSQL, is refused by the database as well; the caller's transaction then
+    rolls back with it."""
+    if event_type not in EventType.values:
+        raise DomainError(_("Unknown event type."), field="event_type")
+    _period_open(value_date)
+    line_table = JournalLine._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*), COALESCE(SUM(debit), 0), COALESCE(SUM(credit), 0) FROM ({lines_sql}) s",
+                       params or {})
+        count, debits, credits = cursor.fetchone()
+        if not count:
+            return None
+        if money(debits) != money(credits) or count < 2:
+            raise DomainError(_("The entry does not balance: debits %(debits)s, credits %(credits)s.")
+                              % {"debits": money(debits), "credits": money(credits)}, field="lines")
+        source_type, source_id = _source_of(source)
+        entry = JournalEntry.objects.create(value_date=value_date, event_type=event_type, memo=memo[:255],
+                                            actor=actor, source_type=source_type, source_id=source_id)
+        cursor.execute(f"""
+            INSERT INTO {line_table} (entry_id, plan_id, product_id, account_id, debit, credit)
+            SELECT %(entry_id)s, s.plan_id, s.product_id, s.account_id, s.debit, s.credit FROM ({lines_sql}) s
+        """, {**(params or {}), "entry_id": entry.pk})
+    _plan_balances_add(entry.pk)
     return entry
 
 

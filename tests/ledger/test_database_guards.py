@@ -43,9 +43,12 @@ def _raw_entry(cursor, lines: list[tuple[int, str, str]]) -> None:
     cursor.execute("INSERT INTO collections_app_journalentry (value_date, booked_at, event_type, source_type, "
                    "source_id, memo) VALUES (%s, now(), 'manual', '', '', '') RETURNING id", [DAY])
     entry_id = cursor.fetchone()[0]
-    for account_id, debit, credit in lines:
-        cursor.execute("INSERT INTO collections_app_journalline (entry_id, account_id, debit, credit) "
-                       "VALUES (%s, %s, %s, %s)", [entry_id, account_id, debit, credit])
+    # An entry's lines go in with one INSERT statement: the line trigger checks per statement.
+    if not lines:
+        return
+    values = ", ".join(["(%s, %s, %s, %s)"] * len(lines))
+    cursor.execute(f"INSERT INTO collections_app_journalline (entry_id, account_id, debit, credit) VALUES {values}",
+                   [value for account_id, debit, credit in lines for value in (entry_id, account_id, debit, credit)])
 
 
 def test_raw_unbalanced_insert_fails_at_commit(posted_entry):
@@ -58,9 +61,31 @@ def test_raw_unbalanced_insert_fails_at_commit(posted_entry):
 
 def test_raw_one_line_entry_fails_at_commit(posted_entry):
     loans = LedgerAccount.objects.get(code="1101").pk
-    with pytest.raises(IntegrityError, match="at least two"):
+    with pytest.raises(IntegrityError, match="1 line"):
         with transaction.atomic(), connection.cursor() as cursor:
             _raw_entry(cursor, [(loans, "100.00", "0")])
+    assert JournalEntry.objects.count() == 1
+
+
+def test_raw_entry_without_lines_fails_at_commit(posted_entry):
+    with pytest.raises(IntegrityError, match="at least two"):
+        with transaction.atomic(), connection.cursor() as cursor:
+            _raw_entry(cursor, [])
+    assert JournalEntry.objects.count() == 1
+
+
+def test_raw_lines_one_statement_each_are_refused_at_the_first(posted_entry):
+    """Balanced in the end, but the first statement leaves the entry with one line: refused at once."""
+    loans, cash = (LedgerAccount.objects.get(code=c).pk for c in ("1101", "1001"))
+    with pytest.raises(IntegrityError, match="unbalanced or short"):
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("INSERT INTO collections_app_journalentry (value_date, booked_at, event_type, "
+                           "source_type, source_id, memo) VALUES (%s, now(), 'manual', '', '', '') RETURNING id",
+                           [DAY])
+            entry_id = cursor.fetchone()[0]
+            for account_id, debit, credit in [(loans, "40.00", "0"), (cash, "0", "40.00")]:
+                cursor.execute("INSERT INTO collections_app_journalline (entry_id, account_id, debit, credit) "
+                               "VALUES (%s, %s, %s, %s)", [entry_id, account_id, debit, credit])
     assert JournalEntry.objects.count() == 1
 
 
