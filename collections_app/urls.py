@@ -3,6 +3,7 @@
 from django.urls import path
 
 from collections_app import views
+from collections_app.ledger import classification_views
 from collections_app.ledger import views as books_views
 
 app_name = "collections"
@@ -29,6 +30,7 @@ urlpatterns = [
     # The books (manager, accountant, admin).
     path("books/trial-balance/", books_views.trial_balance, name="books_trial_balance"),
     path("books/accounts/<str:code>/", books_views.account_ledger, name="books_account"),
+    path("books/classification/", classification_views.classification, name="books_classification"),
     # Collector workbench.
     path("collections/", views.collections_queue, name="queue"),
     path("collections/analysis/", views.collections_analysis, name="analysis"),

@@ -36,6 +36,7 @@ from collections_app.forms import (
     StaffPaymentForm,
     fresh_payment_form,
 )
+from collections_app.ledger.provisioning import plan_classification_history
 from collections_app.models import CobRun, Payment, ServicingRequest
 from collections_app.servicing import bank_import, intents, payments, policy, quotes, receipts, requests
 from config.errors import DomainError
@@ -227,6 +228,7 @@ def _staff_plan_context(request, plan: Plan, **forms) -> dict:
         "can_reverse": request.user.has_role(*policy.REVERSAL_ROLES),
         "can_pay": policy.plan_takes_payment(plan),
         "is_recovery": plan.state == Plan.State.WRITTEN_OFF,
+        "classifications": plan_classification_history(plan),
     }
 
 
