@@ -1,9 +1,20 @@
 """Admin for servicing and collections: configuration (policies, buckets, reminder rules, assignment
 rules) is edited here; operational rows are read-mostly (changes go through the services)."""
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.utils.translation import gettext_lazy as _
 
-from collections_app.ledger.models import AccountingPeriod, JournalEntry, JournalLine, LedgerAccount
+from collections_app.ledger import chart
+from collections_app.ledger.models import (
+    AccountingPeriod,
+    AccountMapping,
+    ChartChangeRequest,
+    JournalEntry,
+    JournalLine,
+    LedgerAccount,
+)
 from collections_app.models import (
     AssignmentRule,
     CaseNote,
@@ -22,6 +33,7 @@ from collections_app.models import (
     ServicingPolicy,
     ServicingRequest,
 )
+from config.errors import DomainError
 from customers.roles import Role
 
 
@@ -170,7 +182,8 @@ class PlanSnapshotAdmin(ReadOnlyAdmin):
 
 
 # --- The books (collections_app.ledger) --------------------------------------------------------------
-# Only administrators change the chart of accounts; periods are closed through the service (audited);
+# Only administrators change the chart of accounts, through a change request another administrator
+# approves (four-eyes); periods are closed through the service (audited);
 # entries and lines are immutable and only shown.
 
 def _is_admin(request) -> bool:
@@ -188,14 +201,98 @@ class LedgerAccountAdmin(admin.ModelAdmin):
     def has_view_permission(self, request, obj=None):
         return _is_admin(request) or super().has_view_permission(request, obj)
 
+    # Changes go through ChartChangeRequest (four-eyes), never straight into the chart.
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # deactivate through a change request: lines PROTECT their account
+
+
+@admin.register(AccountMapping)
+class AccountMappingAdmin(ReadOnlyAdmin):
+    list_display = ["role", "product", "account"]
+    list_filter = ["role"]
+    list_select_related = ["product", "account"]
+
+    def has_view_permission(self, request, obj=None):
+        return _is_admin(request) or super().has_view_permission(request, obj)
+
+
+class ChartChangeRequestForm(forms.ModelForm):
+    """The proposal form: the details are checked by the service's rules, errors shown on the form."""
+
+    class Meta:
+        model = ChartChangeRequest
+        fields = ["kind", "params", "reason"]
+        help_texts = {"params": _(
+            'JSON. Add an account: {"code": "4105", "name": "...", "kind": "income", "name_zh": "..."}; '
+            'change one: {"code": "4105", "name": "...", "is_active": false}; map a role: '
+            '{"role": "interest_income", "product": null, "account": "4105"}.')}
+
+    def clean(self):
+        cleaned = super().clean()
+        if "kind" in cleaned and "params" in cleaned:
+            try:
+                cleaned["params"] = chart.chart_change_validate(kind=cleaned["kind"], params=cleaned["params"])
+            except DomainError as error:
+                field = error.field if error.field in ("kind", "params", "reason") else None
+                raise forms.ValidationError({field or "params": f"{error.field}: {error.message}"})
+        return cleaned
+
+
+@admin.register(ChartChangeRequest)
+class ChartChangeRequestAdmin(admin.ModelAdmin):
+    """An administrator proposes (the add form); a different administrator approves or rejects (actions)."""
+
+    form = ChartChangeRequestForm
+    list_display = ["requested_at", "kind", "params", "reason", "status", "requested_by", "decided_by", "decided_at"]
+    list_filter = ["status", "kind"]
+    readonly_fields = ["status", "requested_by", "requested_at", "decided_by", "decided_at", "decision_note"]
+    actions = ["approve_changes", "reject_changes"]
+
+    def has_view_permission(self, request, obj=None):
+        return _is_admin(request)
+
     def has_add_permission(self, request):
         return _is_admin(request)
 
     def has_change_permission(self, request, obj=None):
-        return _is_admin(request)
+        return False  # a proposal is decided, never edited
 
     def has_delete_permission(self, request, obj=None):
-        return False  # deactivate instead: lines PROTECT their account
+        return False
+
+    def has_decide_permission(self, request):
+        return _is_admin(request)
+
+    def save_model(self, request, obj, form, change):
+        try:
+            created = chart.chart_change_request(kind=obj.kind, params=obj.params, reason=obj.reason, by=request.user)
+        except DomainError as error:  # re-checked in the service; the form has already shown most errors
+            raise PermissionDenied(error.message)
+        obj.pk, obj.params, obj.status = created.pk, created.params, created.status
+        obj.requested_by, obj.requested_at = created.requested_by, created.requested_at
+
+    def _decide(self, request, queryset, approve: bool):
+        for change in queryset.order_by("pk"):
+            try:
+                decided = chart.chart_change_decide(change=change, by=request.user, approve=approve)
+            except DomainError as error:
+                self.message_user(request, f"#{change.pk} {change}: {error.message}", level=messages.ERROR)
+            else:
+                self.message_user(request, f"#{decided.pk} {decided}", level=messages.SUCCESS)
+
+    @admin.action(description=_("Approve and apply the selected changes"), permissions=["decide"])
+    def approve_changes(self, request, queryset):
+        self._decide(request, queryset, approve=True)
+
+    @admin.action(description=_("Reject the selected changes"), permissions=["decide"])
+    def reject_changes(self, request, queryset):
+        self._decide(request, queryset, approve=False)
 
 
 @admin.register(AccountingPeriod)

@@ -31,6 +31,12 @@ urlpatterns = [
     path("books/trial-balance/", books_views.trial_balance, name="books_trial_balance"),
     path("books/accounts/<str:code>/", books_views.account_ledger, name="books_account"),
     path("books/classification/", classification_views.classification, name="books_classification"),
+    path("books/entries/<int:pk>/", books_views.journal_entry, name="books_entry"),
+    path("books/income/", books_views.income_report, name="books_income"),
+    path("books/provisions/", books_views.provision_report, name="books_provisions"),
+    path("books/periods/", books_views.periods, name="books_periods"),
+    path("books/chart-changes/", books_views.chart_changes, name="books_chart_changes"),
+    path("books/journal-lines.csv", books_views.journal_lines_csv, name="books_journal_lines_csv"),
     # Collector workbench.
     path("collections/", views.collections_queue, name="queue"),
     path("collections/analysis/", views.collections_analysis, name="analysis"),
