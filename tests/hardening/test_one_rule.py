@@ -67,7 +67,11 @@ LISTS = ("collections:my_plans", "collections:staff_plans", "collections:queue",
 # Routes that name no plan: their access is by role alone (test_access.py walks them).
 NOT_PLAN_SCOPED = {"collections:my_messages", "collections:staff_payment_import", "collections:staff_requests",
                    "collections:staff_cob_runs", "collections:analysis", "api-payment-provider-callback",
-                   "collections:books_trial_balance", "collections:books_account"}
+                   "collections:books_trial_balance", "collections:books_account",
+                   # The books' reports, entries, periods and chart changes (tests/ledger/test_reports.py).
+                   "collections:books_entry", "collections:books_income", "collections:books_provisions",
+                   "collections:books_periods", "collections:books_chart_changes",
+                   "collections:books_journal_lines_csv"}
 
 
 @pytest.fixture
