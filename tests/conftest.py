@@ -23,6 +23,29 @@ def _media_root(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
 
 
+def ensure_books_defaults() -> None:
+    """The rows the books' data migrations make (chart of accounts, default account mappings, the
+    classification policy): a transactional test's flush removes them, and every plan posts to them."""
+    from importlib import import_module
+
+    from django.apps import apps
+
+    import_module("collections_app.migrations.0006_default_chart_of_accounts").create_chart(apps, None)
+    import_module("collections_app.migrations.0007_books_posting").create_defaults(apps, None)
+
+
+@pytest.fixture(autouse=True)
+def _books_defaults(request):
+    """Before a test on a flushed (transactional) database, put the books' default rows back."""
+    marker = request.node.get_closest_marker("django_db")
+    transactional = (marker is not None and (marker.kwargs.get("transaction") or (marker.args and marker.args[0]))
+                     or "transactional_db" in request.fixturenames or "live_server" in request.fixturenames)
+    if transactional:
+        request.getfixturevalue("transactional_db")
+        ensure_books_defaults()
+    yield
+
+
 @pytest.fixture(autouse=True)
 def _default_language():
     """Every test starts in the default language: a request in Chinese must not leak into the next test."""

@@ -55,6 +55,7 @@ from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from collections_app.collections.buckets import Bucket, buckets
+from collections_app.ledger import posting, provisioning
 from collections_app.models import (
     AssignmentRule,
     CobRun,
@@ -274,6 +275,13 @@ def close_day(day: date, *, timings: dict[str, float] | None = None) -> dict[str
             WHERE status = 'pending' AND due_date = {D} AND plan_id IN {live_plans}
         """)
 
+        # 4b. The books: interest earned, fees fallen due and late charges charged on D, posted to the
+        # general ledger (one entry per kind, a line per plan; see ledger.posting).
+        started = time.perf_counter()
+        counts.update(posting.accrue(day, sql, T, run))
+        if timings is not None:
+            timings["books_accrual"] = (time.perf_counter() - started) * 1000
+
         # 5. Plans: DPD of the oldest overdue installment, bucket, state.
         P = T.plan  # noqa: N806
         # Joins against one aggregate of the overdue rows, not a probe per plan: the overdue rows
@@ -308,6 +316,15 @@ def close_day(day: date, *, timings: dict[str, float] | None = None) -> dict[str
                 FROM {P} WHERE {where}
             """, now=now, plan_type=plan_type, reason=f"close of business {d}", data=data)
             run(name, f"UPDATE {P} SET state = '{to_state}' WHERE {where}")
+
+        # 5b. Loan classification (five tiers) from the plans' DPD; at month-end the loan-loss provision.
+        started = time.perf_counter()
+        counts["plans_classified"] = provisioning.classify_book(day)
+        if (day + timedelta(days=1)).month != day.month:
+            entry = provisioning.provision_post(day)
+            counts["provision_lines"] = entry.lines.count() if entry is not None else 0
+        if timings is not None:
+            timings["classification"] = (time.perf_counter() - started) * 1000
 
         # 6. Promises whose date has come without the money.
         paid_since = (f"COALESCE((SELECT SUM(pm.amount) FROM {T.payment} pm WHERE pm.plan_id = {T.promise}.plan_id "
@@ -417,7 +434,14 @@ def _close_one(day: date, *, triggered_by: str, force: bool, timings: dict | Non
                 run.skipped = True
                 return run
             counts = close_day(day, timings=timings)
+            started_reconcile = time.perf_counter()
+            report = posting.reconcile(day, _Dialect(connection.vendor), T)
+            if timings is not None:
+                timings["reconciliation"] = (time.perf_counter() - started_reconcile) * 1000
+            if not report["ok"]:
+                raise posting.ReconciliationBreak(report)
             run.status, run.counts, run.error = CobRun.Status.DONE, counts, ""
+            run.reconciliation = report
             run.attempts += 1
             run.finished_at = timezone.now()
             run.duration_ms = int((time.perf_counter() - started) * 1000)
@@ -428,7 +452,8 @@ def _close_one(day: date, *, triggered_by: str, force: bool, timings: dict | Non
         run, _ = CobRun.objects.get_or_create(business_date=day, defaults={"triggered_by": triggered_by})
         CobRun.objects.filter(pk=run.pk).exclude(status=CobRun.Status.DONE).update(
             status=CobRun.Status.FAILED, error=f"{type(error).__name__}: {error}"[:2000], attempts=F("attempts") + 1,
-            finished_at=timezone.now(), duration_ms=int((time.perf_counter() - started) * 1000))
+            finished_at=timezone.now(), duration_ms=int((time.perf_counter() - started) * 1000),
+            reconciliation=getattr(error, "report", {}))
         raise
     run.skipped = False
     logger.info("Close of business %s done in %s ms: %s", day, run.duration_ms, run.counts)

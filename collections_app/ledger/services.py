@@ -43,6 +43,12 @@ def first_of_month(day: date) -> date:
     return day.replace(day=1)
 
 
+def posting_date(value_date: date, today: date) -> date:
+    """The value date an event is posted with: its own, unless its month is closed (then `today`, the
+    first day the books are open for it)."""
+    return today if period_is_closed(value_date) else value_date
+
+
 def period_is_closed(value_date: date) -> bool:
     return AccountingPeriod.objects.filter(month=first_of_month(value_date), closed_at__isnull=False).exists()
 

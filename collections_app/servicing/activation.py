@@ -9,6 +9,7 @@ from datetime import date
 from django.db import transaction
 from django.utils import timezone
 
+from collections_app.ledger.posting import plan_disbursement_post
 from collections_app.servicing import engine
 from collections_app.servicing.policy import business_date
 from collections_app.servicing.versions import _plan_number, _schedule_error, _version_create
@@ -80,6 +81,7 @@ def plan_activate(*, contract: Contract, by, disbursement_date: date) -> Plan:
         _version_create(plan=plan, schedule=schedule, reason="activation", by=by,
                         disclosure={"contract": contract.disclosure, "contract_version": contract.version},
                         on_date=business_date())
+        plan_disbursement_post(plan=plan, upfront_fee=schedule.terms.upfront_fee, by=by)
         application_transition(application=application, to=Application.State.ACTIVE, by=by,
                                reason=f"plan {plan.number} activated")
         audit_record(actor=by, action="plan.activate", target=plan, to_state=plan.state, data={

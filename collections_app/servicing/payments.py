@@ -19,6 +19,9 @@ from django.db.models import F, Sum
 from django.utils import timezone
 
 from collections_app.collections.delinquency import plan_refresh
+from collections_app.ledger.models import EventType
+from collections_app.ledger.posting import plan_event_post
+from collections_app.ledger.services import posting_date
 from collections_app.models import InstallmentCharge, Payment, PaymentAllocation, PromiseToPay, ServicingRequest
 from collections_app.servicing import allocation
 from collections_app.servicing.policy import (
@@ -229,6 +232,11 @@ def _payment_post(*, plan: Plan, amount: Decimal, received_on: date, channel: st
         for a in result.allocations
     ])
     _allocations_in_hand(payment, allocations)
+    plan_event_post(plan=plan, event_type=EventType.RECOVERY if recovery else EventType.REPAYMENT,
+                    value_date=posting_date(received_on, today), by=by, source=payment,
+                    memo=f"payment {payment.pk} ({channel})", channel=channel,
+                    cash=ZERO if channel == Payment.Channel.CREDIT else amount,
+                    allocated=_by_component(allocations))
     _promises_settle(plan=plan)
     plan_refresh(plan=plan, by=by, on_date=today, reason=f"payment {payment.pk}")
     if record_changes or version is not None:
@@ -239,6 +247,14 @@ def _payment_post(*, plan: Plan, amount: Decimal, received_on: date, channel: st
         "reference": reference[:100],
     })
     return payment
+
+
+def _by_component(allocations: list[PaymentAllocation]) -> dict[str, Decimal]:
+    """What a payment put on each component (principal, interest, fee, penalty)."""
+    totals: dict[str, Decimal] = {}
+    for part in allocations:
+        totals[part.component] = totals.get(part.component, ZERO) + part.amount
+    return totals
 
 
 def _charges_before_value_date_waive(*, plan: Plan, rows: list[Installment], received_on: date, grace_days: int,
@@ -321,6 +337,10 @@ def _payment_reverse_apply(*, plan: Plan, payment_id: int, by, reason: str) -> P
     payment.state, payment.reversal_reason = Payment.State.REVERSED, reason
     payment.reversed_by, payment.reversed_at = by, timezone.now()
     payment.save(update_fields=["state", "reversal_reason", "reversed_by", "reversed_at"])
+    plan_event_post(plan=plan, event_type=EventType.REVERSAL, value_date=posting_date(today, today), by=by,
+                    source=payment, memo=f"payment {payment.pk} reversed: {reason}"[:255], channel=payment.channel,
+                    cash=ZERO if payment.channel == Payment.Channel.CREDIT else -payment.amount,
+                    allocated={name: -amount for name, amount in _by_component(allocations).items()})
     PromiseToPay.objects.filter(plan=plan, state=PromiseToPay.State.KEPT).update(
         state=PromiseToPay.State.OPEN, resolved_on=None)
     _promises_settle(plan=plan)

@@ -14,6 +14,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from collections_app.collections.delinquency import plan_refresh
+from collections_app.ledger.models import EventType
+from collections_app.ledger.posting import plan_event_post
+from collections_app.ledger.services import posting_date
 from collections_app.models import CollectionCase, Payment, ServicingRequest
 from collections_app.servicing.changes import (
     _charges_waive,
@@ -249,6 +252,17 @@ def _request_version(*, request: ServicingRequest, plan: Plan, by, today: date) 
     return version
 
 
+# The event a request's posting carries (other kinds that change money: a schedule change).
+REQUEST_EVENTS = {
+    ServicingRequest.Kind.CHARGE_WAIVER: EventType.WAIVER,
+    ServicingRequest.Kind.WRITE_OFF: EventType.WRITE_OFF,
+    ServicingRequest.Kind.SETTLEMENT: EventType.SETTLEMENT_DISCOUNT,
+    ServicingRequest.Kind.INTEREST_FREEZE: EventType.INTEREST_FREEZE,
+    ServicingRequest.Kind.PAYMENT_REVERSAL: EventType.REVERSAL,
+    ServicingRequest.Kind.BACKDATED_POST: EventType.REPAYMENT,
+}
+
+
 def _request_apply(*, request: ServicingRequest, plan: Plan, by, note: str) -> None:
     kinds = ServicingRequest.Kind
     today = business_date()
@@ -274,6 +288,10 @@ def _request_apply(*, request: ServicingRequest, plan: Plan, by, note: str) -> N
         _backdated_post_apply(plan=plan, request=request)
     elif kind == kinds.CHARGE_WAIVER:
         _charges_waive(plan=plan, request=request, by=by, today=today)
+    plan.refresh_from_db(fields=["state", "credit_balance"])
+    plan_event_post(plan=plan, event_type=REQUEST_EVENTS.get(kind, EventType.RESCHEDULE),
+                    value_date=posting_date(today, today), by=by, source=request,
+                    memo=f"{kind} (request {request.pk})")
     request.status = ServicingRequest.Status.APPLIED
     request.decided_by = by if request.needs_approval else request.requested_by
     request.decided_at, request.decision_note, request.schedule_version = timezone.now(), note, version

@@ -15,6 +15,7 @@ from decimal import Decimal
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
+from collections_app.ledger import posting
 from collections_app.servicing import activation, engine
 from customers.roles import Role
 from installments.engine.schedules import PlanTerms, build_schedule, schedule_to_dict
@@ -104,7 +105,20 @@ def plan_by_hand(*, customer=None, product=None, disbursed: date, rows: list[tup
                     interest_due=Decimal(str(row[2])), fee_due=Decimal(str(row[3])) if len(row) > 3 else Decimal(0))
         for i, row in enumerate(rows, start=1)
     ])
+    # Disbursed like a real plan: the books hold its principal from the start.
+    posting.plan_disbursement_post(plan=plan, upfront_fee=Decimal(0))
     return plan
+
+
+def books_follow(plan: Plan, *, cash: str | Decimal = "0", channel: str | None = None) -> None:
+    """After a test changed a plan's rows or payments by hand (not through the services), post the
+    difference to the books as a manual correction (the rest waits in suspense), so the close of
+    business's reconciliation agrees."""
+    from collections_app.ledger.models import EventType
+
+    plan.refresh_from_db()
+    posting.plan_event_post(plan=plan, event_type=EventType.MANUAL, value_date=plan.disbursement_date,
+                            memo="changed by hand in a test", cash=Decimal(str(cash)), channel=channel)
 
 
 def monthly(start: date, count: int, principal="100.00", interest="10.00") -> list[tuple]:

@@ -25,7 +25,7 @@ from config.errors import DomainError
 from customers.models import AuditEvent
 from customers.roles import Role
 from installments.models import Installment, Plan
-from tests.collections_app.factories import days_ago, plan_by_hand, product_make, staff_make
+from tests.collections_app.factories import books_follow, days_ago, plan_by_hand, product_make, staff_make
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -70,6 +70,7 @@ def test_plan_dpd_is_the_oldest_unpaid_installments_and_future_ones_stay_pending
                                                                                          "100", "1"),
         (DAY + timedelta(days=20), "100", "1")])
     Installment.objects.filter(plan=plan, number=1).update(status="paid", principal_paid=100, interest_paid=1)
+    books_follow(plan)
     cob.run_cob(DAY)
     plan.refresh_from_db()
     rows = {r.number: r for r in plan.installments.all()}
@@ -218,6 +219,7 @@ def test_cured_plans_go_back_to_active_and_their_case_closes(quiet_product, offi
     case = CollectionCase.objects.get(plan=plan)
     assert case.status == "open" and case.days_past_due == 7 and case.amount_overdue == D("100")
     Installment.objects.filter(plan=plan, number=1).update(status="paid", principal_paid=100)
+    books_follow(plan)
     cob.run_cob(days_ago(2))
     plan.refresh_from_db()
     case.refresh_from_db()
@@ -271,6 +273,7 @@ def test_a_paid_promise_is_kept_not_broken(quiet_product, officer_user):
                                           promised_date=days_ago(2))
     Payment.objects.create(plan=plan, amount=D("200"), received_on=days_ago(3), channel="officer",
                            idempotency_key="x", allocated_amount=D("200"))
+    books_follow(plan, cash="200", channel="officer")
     cob.run_cob(days_ago(2))
     promise.refresh_from_db()
     assert promise.state == "kept"

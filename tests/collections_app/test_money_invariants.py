@@ -18,6 +18,12 @@ Invariants (after every step):
    paid ahead.
 5. Installments stay in due-date order; the plan's days past due and bucket, and its open
    collection case, match the unpaid installments.
+6. The books: every journal entry balances, the general ledger per plan and account
+   (`PlanAccountBalance`) is the sum of its journal lines, and it equals the sub-ledger: loans
+   receivable = principal outstanding, interest / fee / late-charge receivable = earned and unpaid,
+   customer credit = the credit balance; the clearing account holds exactly the payments posted
+   through it; the close of business's own reconciliation agrees (and each close of business in
+   `days_pass` stops on a break, which fails the step).
 
 The business date is the machine's clock (`business_date` patched in every servicing module); each example runs in
 a savepoint that is rolled back, so examples do not see each other's plans or closed days. CI runs
@@ -31,8 +37,8 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import transaction
-from django.db.models import Sum
+from django.db import connection, transaction
+from django.db.models import F, Sum
 from django.utils import timezone
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -40,6 +46,9 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from collections_app.collections import cases, cob, delinquency
 from collections_app.collections.buckets import bucket_for
+from collections_app.ledger import accounts as ledger_accounts
+from collections_app.ledger import posting
+from collections_app.ledger.models import JournalLine
 from collections_app.models import CollectionCase, Payment, ServicingRequest
 from collections_app.servicing import activation, payments, policy, quotes, requests
 from collections_app.servicing.position import plan_position
@@ -352,6 +361,27 @@ class ServicingMachine(RuleBasedStateMachine):
         if case is not None:
             assert case.days_past_due == dpd
             assert case.amount_overdue == sum((r.amount_outstanding for r in overdue), ZERO)
+
+
+    @invariant()
+    def the_books_balance_and_equal_the_plans(self):
+        if self.plan is None:
+            return
+        plan = self.plan
+        for entry_id, debits, credits in JournalLine.objects.values("entry_id").annotate(
+                d=Sum("debit"), c=Sum("credit")).values_list("entry_id", "d", "c"):
+            assert Decimal(debits).quantize(CENT) == Decimal(credits).quantize(CENT), (entry_id, debits, credits)
+        lines = dict(JournalLine.objects.filter(plan=plan).values("account_id").annotate(
+            b=Sum(F("debit") - F("credit"))).values_list("account_id", "b"))
+        held = posting.plan_ledger_balances(plan)
+        # (SQLite adds decimals as floats: compare to the cent.)
+        lines = {k: Decimal(v).quantize(CENT) for k, v in lines.items()}
+        assert {k: v for k, v in lines.items() if v} == {k: v for k, v in held.items() if v}
+        accounts = ledger_accounts.accounts_for(plan.product_id)
+        expected = posting.plan_subledger(plan, posting.books_date()).by_role()
+        assert {role: held.get(accounts[role].pk, ZERO) for role in expected} == expected
+        report = posting.reconcile(posting.books_date() or date(1, 1, 1), cob._Dialect(connection.vendor), cob.T)
+        assert report["ok"], report
 
 
 @pytest.mark.django_db

@@ -70,7 +70,7 @@ NOT_PLAN_SCOPED = {"collections:my_messages", "collections:staff_payment_import"
                    "collections:books_trial_balance", "collections:books_account",
                    # The books' reports, entries, periods and chart changes (tests/ledger/test_reports.py).
                    "collections:books_entry", "collections:books_income", "collections:books_provisions",
-                   "collections:books_periods", "collections:books_chart_changes",
+                   "collections:books_periods", "collections:books_chart_changes", "collections:books_classification",
                    "collections:books_journal_lines_csv"}
 
 
