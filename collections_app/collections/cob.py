@@ -187,6 +187,8 @@ def close_day(day: date, *, timings: dict[str, float] | None = None) -> dict[str
     from collections_app.servicing import payments, record
 
     counts: dict[str, int] = {}
+    previous = CobRun.objects.filter(status=CobRun.Status.DONE, business_date__lte=day).order_by(
+        "-business_date").values_list("business_date", flat=True).first()
     sql = _Dialect(connection.vendor)
     d = day.isoformat()
     D = sql.date()  # noqa: N806 - the business date placeholder, as in the SQL
@@ -256,6 +258,8 @@ def close_day(day: date, *, timings: dict[str, float] | None = None) -> dict[str
               AND i.plan_id IN {live_plans}
         """)
 
+        posting.accrue_prepare(day, sql, T, run)  # the late charges before step 4 (see 4b)
+
         # 4. Overdue: DPD, and late charges within the legal cap (never reduced).
         I = T.inst  # noqa: N806, E741
         arrears = f"({I}.principal_due - {I}.principal_paid + {I}.interest_due - {I}.interest_paid)"
@@ -278,7 +282,7 @@ def close_day(day: date, *, timings: dict[str, float] | None = None) -> dict[str
         # 4b. The books: interest earned, fees fallen due and late charges charged on D, posted to the
         # general ledger (one entry per kind, a line per plan; see ledger.posting).
         started = time.perf_counter()
-        counts.update(posting.accrue(day, sql, T, run))
+        counts.update(posting.accrue(day, previous, sql, T, run))
         if timings is not None:
             timings["books_accrual"] = (time.perf_counter() - started) * 1000
 

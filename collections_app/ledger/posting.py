@@ -46,6 +46,7 @@ from installments.models import Installment, Plan
 ZERO = Decimal("0.00")
 CENT = Decimal("0.01")
 LIVE = tuple(str(s) for s in Plan.LIVE_STATES)
+OPEN = ("pending", "due", "overdue")
 
 # The plan's balance-sheet accounts, set to the sub-ledger by every posting.
 BALANCE_ROLES = (AccountRole.PRINCIPAL, AccountRole.INTEREST_RECEIVABLE, AccountRole.FEE_RECEIVABLE,
@@ -239,25 +240,64 @@ ACCRUALS = (  # component, event, receivable role, income role
 )
 
 
-def accrue(day: date, sql, tables, run) -> dict[str, int]:
-    """The close of business's accruals for `day`: per live plan, interest earned, fees fallen due and
-    late charges charged since the books last heard of them, one entry per kind (a line per plan on the
-    receivable, a summary line per product on the income), all set-based. `run(name, statement)`
-    executes a statement (cob.close_day's runner)."""
+def accrue_prepare(day: date, sql, tables, run) -> None:
+    """Before the close of business charges late charges (its step 4): remember, per plan, the late
+    charges on the rows it may charge, so `accrue` posts exactly what the day charged."""
+    I, P = tables.inst, tables.plan  # noqa: N806
+    run(None, "DROP TABLE IF EXISTS books_penalty_before")
+    run(None, f"""
+        CREATE TEMP TABLE books_penalty_before AS
+        SELECT i.plan_id, SUM(CAST(ROUND(i.penalty_due * 100) AS BIGINT)) AS cents
+        FROM {I} i JOIN {P} p ON p.id = i.plan_id
+        WHERE i.status IN {_in(OPEN)} AND i.due_date < {sql.date()} AND p.state IN {_in(LIVE)}
+        GROUP BY i.plan_id
+    """)
+
+
+def accrue(day: date, previous: date | None, sql, tables, run) -> dict[str, int]:
+    """The close of business's accruals for `day` (the last closed day being `previous`): per live plan,
+    the interest earned since `previous`, the fees fallen due since then and the late charges charged
+    today, one entry per kind (a line per plan on the receivable, a summary line per product on the
+    income), all set-based. Only what the day earned is posted, never a difference found in the
+    books: that is the reconciliation's to find. `run(name, statement)` executes a statement
+    (cob.close_day's runner)."""
+    I, P = tables.inst, tables.plan  # noqa: N806
     mapping = ledger_accounts.mapping_sql([role for _c, _e, rec, inc in ACCRUALS for role in (rec, inc)])
-    balance = PlanAccountBalance._meta.db_table
+    D, B = sql.date(), sql.date("before")  # noqa: N806
+    cents = lambda expr: f"CAST(ROUND(({expr}) * 100) AS BIGINT)"  # noqa: E731
+    prev = (f"COALESCE(LAG(i.due_date) OVER (PARTITION BY i.plan_id ORDER BY i.due_date, i.number, i.id), "
+            f"p.disbursement_date)")
+    period = sql.days("r.due_date", "r.prev")
+
+    def earned(through: str) -> str:
+        return (f"CASE WHEN r.due_date <= {through} THEN r.icents WHEN r.prev >= {through} THEN 0 "
+                f"ELSE (r.icents * 2 * {sql.days(through, 'r.prev')} + {period}) / (2 * {period}) END")
+
     run(None, "DROP TABLE IF EXISTS books_accrual")
-    columns = ", ".join(
-        f"s.{component} - COALESCE((SELECT {'CAST(ROUND(b.balance * 100) AS BIGINT)'} FROM {balance} b "
-        f"WHERE b.plan_id = s.plan_id AND b.account_id = m.{rec}), 0) AS d_{component}, m.{rec} AS {rec}, "
-        f"m.{inc} AS {inc}"
-        for component, _event, rec, inc in ACCRUALS)
     run("books_accrual_plans", f"""
         CREATE TEMP TABLE books_accrual AS
-        SELECT s.plan_id, s.product_id, {columns}
-        FROM ({_subledger_sql(sql, live_only=True, tables=tables)}) s
-        JOIN ({mapping}) m ON m.product_id = s.product_id
-    """)
+        SELECT a.plan_id, a.product_id, a.d_interest,  a.d_fee,
+               COALESCE(pen.cents, 0) - COALESCE(old.cents, 0) AS d_penalty,
+               {", ".join(f"m.{role} AS {role}" for _c, _e, rec, inc in ACCRUALS for role in (rec, inc))}
+        FROM (
+            SELECT r.plan_id, r.product_id,
+                   SUM({sql.greatest(f"{earned(D)} - r.ipaid", "0")} - {sql.greatest(f"{earned(B)} - r.ipaid", "0")})
+                       AS d_interest,
+                   SUM(CASE WHEN r.due_date <= {D} AND r.due_date > {B} THEN {sql.greatest("r.fcents", "0")} ELSE 0 END)
+                       AS d_fee
+            FROM (SELECT i.plan_id, p.product_id, i.due_date, {prev} AS prev,
+                         {cents("i.interest_due")} AS icents, {cents("i.interest_paid")} AS ipaid,
+                         {cents("i.fee_due - i.fee_paid")} AS fcents
+                  FROM {I} i JOIN {P} p ON p.id = i.plan_id
+                  WHERE i.status <> '{Installment.Status.SUPERSEDED}' AND p.state IN {_in(LIVE)}) r
+            GROUP BY r.plan_id, r.product_id
+        ) a
+        JOIN ({mapping}) m ON m.product_id = a.product_id
+        LEFT JOIN books_penalty_before old ON old.plan_id = a.plan_id
+        LEFT JOIN (SELECT i.plan_id, SUM({cents("i.penalty_due")}) AS cents FROM {I} i
+                   WHERE i.status IN {_in(OPEN)} AND i.due_date < {D} GROUP BY i.plan_id) pen
+               ON pen.plan_id = a.plan_id
+    """, before=(previous or date(1, 1, 1)).isoformat())
     posted = {}
     for component, event, rec, inc in ACCRUALS:
         delta = f"d_{component}"
@@ -276,6 +316,7 @@ def accrue(day: date, sql, tables, run) -> dict[str, int]:
                                   memo=f"close of business {day.isoformat()}: {component} accrual")
         posted[f"books_{component}_lines"] = entry.lines.count() if entry is not None else 0
     run(None, "DROP TABLE IF EXISTS books_accrual")
+    run(None, "DROP TABLE IF EXISTS books_penalty_before")
     return posted
 
 

@@ -120,3 +120,11 @@ def account_ledger(account: LedgerAccount, start: date | None = None, end: date 
         running += _normal_balance(account, line.debit, line.credit)
         rows.append(LedgerLine(line, running))
     return AccountLedger(account, start, end, opening, rows, running)
+
+
+def books_status():
+    """The last close-of-business run that checked the books (for the manager dashboard): the day,
+    whether it stopped, and its reconciliation report; None before the first."""
+    from collections_app.models import CobRun
+
+    return CobRun.objects.exclude(reconciliation={}).order_by("-business_date").first()

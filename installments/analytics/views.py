@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from collections_app.ledger import selectors as books_selectors
 from config.errors import DomainError
 from config.redirects import safe_next_url
 from customers.permissions import role_required
@@ -45,7 +46,7 @@ def _context(request, *, page: str, form, range_kind: str, product, **extra) -> 
     return {
         "page": page, "filter_form": form, "range_kind": range_kind, "range_label": SummaryRange(range_kind).label,
         "product": product, "product_name": selectors.product_name(product), "query": _query(range_kind, product),
-        "last_refreshed": selectors.last_refreshed(), **extra,
+        "last_refreshed": selectors.last_refreshed(), "books_run": books_selectors.books_status(), **extra,
     }
 
 
