@@ -187,7 +187,7 @@ def main() -> None:
         opening = {}
         took = timed(lambda: opening.setdefault("entry", post_opening_balances(today - timedelta(days=2))))
         entry = opening["entry"]
-        print(f"opening balances as of {today - timedelta(days=2)}: "
+        print(f"opening balances as of {today - timedelta(days=2)} (recorded as the last closed day): "
               f"{entry.lines.count() if entry is not None else 0:,} journal lines in one entry ({took:.1f} s)")
         with connection.cursor() as cursor:
             cursor.execute("VACUUM ANALYZE")

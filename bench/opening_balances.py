@@ -7,7 +7,8 @@ accounts to its sub-ledger as of a day (the day before the first close of busine
 interest / fee / late-charge receivable, customer credit (-credit_balance) and each payment channel's
 clearing account (the payments posted through it), exactly what `posting.reconcile` expects; the
 counter-side is retained earnings (3101), one summary line per product (plan_id NULL). One SELECT over
-the book, no Python loop over plans.
+the book, no Python loop over plans. The day is recorded as the last closed business day (the
+previous system closed it), so the first close of business accrues from there.
 """
 
 from __future__ import annotations
@@ -90,13 +91,23 @@ def opening_lines_sql() -> str:
 
 
 def post_opening_balances(as_of: date):
-    """Post the opening entry with value date `as_of` (sub-ledger through `as_of`); returns the entry
-    (None when the book holds nothing)."""
+    """Post the opening entry with value date `as_of` (sub-ledger through `as_of`) and record `as_of` as
+    the last closed business day (a done `CobRun`, as the previous system had closed it): the close of
+    business accrues only what a day earned since the last closed day (`posting.accrue`), so without
+    it the first close would accrue the whole history's interest and fees again on top of the opening
+    balances. Returns the entry (None when the book holds nothing)."""
     from django.db import transaction
+    from django.utils import timezone
 
     from collections_app.ledger.models import EventType
     from collections_app.ledger.services import journal_post_bulk
+    from collections_app.models import CobRun
 
     with transaction.atomic():
-        return journal_post_bulk(value_date=as_of, event_type=EventType.MANUAL, lines_sql=opening_lines_sql(),
-                                 params={"d": as_of.isoformat()}, memo=OPENING_MEMO)
+        entry = journal_post_bulk(value_date=as_of, event_type=EventType.MANUAL, lines_sql=opening_lines_sql(),
+                                  params={"d": as_of.isoformat()}, memo=OPENING_MEMO)
+        lines = entry.lines.count() if entry is not None else 0
+        CobRun.objects.update_or_create(business_date=as_of, defaults={
+            "status": CobRun.Status.DONE, "attempts": 1, "finished_at": timezone.now(), "duration_ms": 0,
+            "triggered_by": "opening balances", "counts": {"opening_lines": lines}})
+        return entry
