@@ -136,7 +136,8 @@ class NoteForm(forms.Form):
 
 STAFF_MEASURES = [(k, label) for k, label in ServicingRequest.Kind.choices
                   if k not in (ServicingRequest.Kind.PAYMENT_HOLIDAY, ServicingRequest.Kind.EARLY_PAYOFF,
-                               ServicingRequest.Kind.PAYMENT_REVERSAL, ServicingRequest.Kind.BACKDATED_POST)]
+                               ServicingRequest.Kind.PAYMENT_REVERSAL, ServicingRequest.Kind.BACKDATED_POST,
+                               ServicingRequest.Kind.CREDIT_REFUND)]
 
 
 class MeasureForm(forms.Form):
@@ -169,6 +170,19 @@ class MeasureForm(forms.Form):
         if kind == kinds.CHARGE_WAIVER:
             return {"amount": str(data.get("waiver_amount") or "")}
         return {}
+
+
+class CreditRefundForm(forms.Form):
+    """Refund (part of) a plan's credit balance to the customer; a second person confirms it."""
+
+    amount = forms.DecimalField(label=_("Amount to refund (empty: the whole credit balance)"), required=False,
+                                max_digits=14, decimal_places=2, min_value=Decimal("0.01"))
+    reference = forms.CharField(label=_("Bank reference of the refund"), max_length=100)
+    reason = forms.CharField(label=_("Why"), widget=forms.Textarea(attrs={"rows": 2}))
+
+    def params(self) -> dict:
+        amount = self.cleaned_data.get("amount")
+        return {"amount": str(amount) if amount else "", "reference": self.cleaned_data["reference"]}
 
 
 def _iso(value) -> str:

@@ -521,8 +521,10 @@ class ServicingRequest(models.Model):
         CHARGE_WAIVER = "charge_waiver", _("Waiver of late charges")
         PAYMENT_REVERSAL = "payment_reversal", _("Payment reversal")
         BACKDATED_POST = "backdated_post", _("Back-dated payment posting")
+        CREDIT_REFUND = "credit_refund", _("Refund of the credit balance")
 
-    ALWAYS_FOUR_EYES = (Kind.SETTLEMENT, Kind.LEGAL, Kind.WRITE_OFF)
+    # Money leaving us (a refund) always needs a second person, whatever the amount.
+    ALWAYS_FOUR_EYES = (Kind.SETTLEMENT, Kind.LEGAL, Kind.WRITE_OFF, Kind.CREDIT_REFUND)
     # Measures on money itself: a second person above ServicingPolicy.money_approval_threshold.
     MONEY_KINDS = (Kind.CHARGE_WAIVER, Kind.PAYMENT_REVERSAL, Kind.BACKDATED_POST)
     CUSTOMER_KINDS = (Kind.PAYMENT_HOLIDAY, Kind.EARLY_PAYOFF, Kind.REINSTALLMENT)

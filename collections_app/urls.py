@@ -21,6 +21,7 @@ urlpatterns = [
     path("staff/plans/<int:pk>/", views.staff_plan, name="staff_plan"),
     path("staff/plans/<int:pk>/history/", views.staff_plan_history, name="staff_plan_history"),
     path("staff/plans/<int:pk>/payments/", views.staff_payment_take, name="staff_payment_take"),
+    path("staff/plans/<int:pk>/credit-refund/", views.staff_credit_refund, name="staff_credit_refund"),
     path("staff/payments/<int:pk>/reverse/", views.staff_payment_reverse, name="staff_payment_reverse"),
     path("staff/payments/<int:pk>/receipt/", views.staff_payment_receipt, name="staff_payment_receipt"),
     path("staff/payments/import/", views.staff_payment_import, name="staff_payment_import"),

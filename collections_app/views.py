@@ -22,6 +22,7 @@ from collections_app.collections.buckets import buckets
 from collections_app.forms import (
     AssignForm,
     ContactForm,
+    CreditRefundForm,
     CustomerPaymentForm,
     CustomerRequestForm,
     DecisionForm,
@@ -229,6 +230,8 @@ def _staff_plan_context(request, plan: Plan, **forms) -> dict:
         "can_pay": policy.plan_takes_payment(plan),
         "is_recovery": plan.state == Plan.State.WRITTEN_OFF,
         "classifications": plan_classification_history(plan),
+        "refund_form": forms.get("refund_form") or CreditRefundForm(),
+        "can_refund": plan.credit_balance > 0 and request.user.has_role(*policy.STAFF_PAYMENT_ROLES),
     }
 
 
@@ -277,6 +280,25 @@ def staff_payment_take(request, pk: int):
             messages.success(request, _("Payment %(id)s posted.") % {"id": payment.pk})
             return redirect("collections:staff_plan", pk=plan.pk)
     return render(request, "collections_app/staff_plan.html", _staff_plan_context(request, plan, pay_form=form),
+                  status=400)
+
+
+@require_POST
+@role_required(*policy.STAFF_PAYMENT_ROLES)
+def staff_credit_refund(request, pk: int):
+    """Ask for a refund of the plan's credit balance (a servicing request a second person confirms)."""
+    plan = selectors.plan_for_staff(request.user, pk, act=True)
+    form = CreditRefundForm(request.POST)
+    if form.is_valid():
+        try:
+            requests.request_create(plan=plan, kind=ServicingRequest.Kind.CREDIT_REFUND, by=request.user,
+                                    reason=form.cleaned_data["reason"], params=form.params())
+        except DomainError as error:
+            _form_error(form, error)
+        else:
+            messages.info(request, _("The refund waits for a second person to confirm it."))
+            return redirect("collections:staff_plan", pk=plan.pk)
+    return render(request, "collections_app/staff_plan.html", _staff_plan_context(request, plan, refund_form=form),
                   status=400)
 
 

@@ -233,6 +233,9 @@ class PlanAccountBalance(models.Model):
         verbose_name_plural = _("plan balances on accounts")
         constraints = [models.UniqueConstraint(fields=["plan", "account"], name="ledger_plan_balance_unique")]
 
+    def __str__(self) -> str:
+        return f"{self.plan_id}/{self.account_id}: {self.balance}"
+
 
 class LoanClass(models.TextChoices):
     """The five-tier loan classification (五级分类)."""
@@ -306,6 +309,9 @@ class PlanClassification(models.Model):
         verbose_name_plural = _("plan classifications")
         constraints = [models.UniqueConstraint(fields=["plan", "business_date"],
                                                name="ledger_classification_plan_day_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.plan_id} {self.business_date}: {self.loan_class}"
 
 
 class ChartChangeRequest(models.Model):

@@ -203,11 +203,11 @@ def plan_disbursement_post(*, plan: Plan, upfront_fee: Decimal, by=None) -> None
 
 def _subledger_sql(sql, *, live_only: bool, tables) -> str:
     """Per plan: the sub-ledger's principal, interest, fee and late charges in cents through %(d)s."""
-    I, P = tables.inst, tables.plan  # noqa: N806
+    I, P = tables.inst, tables.plan  # noqa: N806, E741
     D = sql.date()  # noqa: N806
     cents = lambda expr: f"CAST(ROUND(({expr}) * 100) AS BIGINT)"  # noqa: E731
-    prev = (f"COALESCE(LAG(i.due_date) OVER (PARTITION BY i.plan_id ORDER BY i.due_date, i.number, i.id), "
-            f"p.disbursement_date)")
+    prev = ("COALESCE(LAG(i.due_date) OVER (PARTITION BY i.plan_id ORDER BY i.due_date, i.number, i.id), "
+            "p.disbursement_date)")
     states = f"p.state IN {_in(LIVE)}" if live_only else f"p.state <> '{Plan.State.WRITTEN_OFF}'"
     period = sql.days("r.due_date", "r.prev")
     earned = (f"CASE WHEN r.due_date <= {D} THEN r.icents WHEN r.prev >= {D} THEN 0 "
@@ -243,7 +243,7 @@ ACCRUALS = (  # component, event, receivable role, income role
 def accrue_prepare(day: date, sql, tables, run) -> None:
     """Before the close of business charges late charges (its step 4): remember, per plan, the late
     charges on the rows it may charge, so `accrue` posts exactly what the day charged."""
-    I, P = tables.inst, tables.plan  # noqa: N806
+    I, P = tables.inst, tables.plan  # noqa: N806, E741
     run(None, "DROP TABLE IF EXISTS books_penalty_before")
     run(None, f"""
         CREATE TEMP TABLE books_penalty_before AS
@@ -261,12 +261,12 @@ def accrue(day: date, previous: date | None, sql, tables, run) -> dict[str, int]
     income), all set-based. Only what the day earned is posted, never a difference found in the
     books: that is the reconciliation's to find. `run(name, statement)` executes a statement
     (cob.close_day's runner)."""
-    I, P = tables.inst, tables.plan  # noqa: N806
+    I, P = tables.inst, tables.plan  # noqa: N806, E741
     mapping = ledger_accounts.mapping_sql([role for _c, _e, rec, inc in ACCRUALS for role in (rec, inc)])
     D, B = sql.date(), sql.date("before")  # noqa: N806
     cents = lambda expr: f"CAST(ROUND(({expr}) * 100) AS BIGINT)"  # noqa: E731
-    prev = (f"COALESCE(LAG(i.due_date) OVER (PARTITION BY i.plan_id ORDER BY i.due_date, i.number, i.id), "
-            f"p.disbursement_date)")
+    prev = ("COALESCE(LAG(i.due_date) OVER (PARTITION BY i.plan_id ORDER BY i.due_date, i.number, i.id), "
+            "p.disbursement_date)")
     period = sql.days("r.due_date", "r.prev")
 
     def earned(through: str) -> str:

@@ -139,6 +139,17 @@ def _request_validate(*, plan: Plan, kind: str, params: dict) -> tuple[dict, Dec
                               code="invalid_state")
         clean = {"legal_reference": str(params.get("legal_reference") or "")[:100]} if kind == kinds.LEGAL else {}
         return clean, _outstanding(plan), None, None
+    if kind == kinds.CREDIT_REFUND:
+        if plan.credit_balance <= 0:
+            raise DomainError("The plan holds no credit balance to refund.", field="amount", code="no_credit")
+        raw = params.get("amount")
+        amount = plan.credit_balance if raw in (None, "") else _clean_amount(raw, _unit(plan))
+        if amount > plan.credit_balance:
+            raise DomainError(f"At most {plan.credit_balance} of credit balance can be refunded.", field="amount")
+        reference = str(params.get("reference") or "").strip()[:100]
+        if not reference:
+            raise DomainError("Give the refund's bank reference.", field="reference")
+        return {"amount": str(amount), "reference": reference}, amount, None, None
     raise DomainError("Unknown measure.", field="kind")
 
 
@@ -162,7 +173,8 @@ def request_create(*, plan: Plan, kind: str, by, reason: str, params: dict | Non
         raise DomainError("Your role cannot ask for this.", field="kind", code="forbidden")
     with transaction.atomic():
         plan = Plan.objects.select_for_update().select_related("product", "application").get(pk=plan.pk)
-        if plan.state not in PAYABLE_STATES:
+        # A closed plan's credit balance is still the customer's money: it can be refunded.
+        if plan.state not in PAYABLE_STATES and kind != ServicingRequest.Kind.CREDIT_REFUND:
             raise DomainError("The plan is closed.", field="plan", code="plan_closed")
         clean, amount, starts, ends = _request_validate(plan=plan, kind=kind, params=params or {})
         policy = policy_for(plan.product)
@@ -252,6 +264,20 @@ def _request_version(*, request: ServicingRequest, plan: Plan, by, today: date) 
     return version
 
 
+def _credit_refund(*, plan: Plan, request: ServicingRequest, by, today: date) -> None:
+    """Pay the customer back (part of) the plan's credit balance: the balance goes down and the money
+    leaves the bank account (customer credit against cash at bank)."""
+    amount = Decimal(request.params["amount"])
+    if amount > plan.credit_balance:
+        raise DomainError(f"At most {plan.credit_balance} of credit balance can be refunded now.", field="amount",
+                          code="credit_used")
+    plan.credit_balance -= amount
+    plan.save(update_fields=["credit_balance"])
+    plan_event_post(plan=plan, event_type=EventType.CREDIT_REFUND, value_date=posting_date(today, today), by=by,
+                    source=request, memo=f"credit balance refunded, reference {request.params['reference']}"[:255],
+                    cash=-amount)
+
+
 # The event a request's posting carries (other kinds that change money: a schedule change).
 REQUEST_EVENTS = {
     ServicingRequest.Kind.CHARGE_WAIVER: EventType.WAIVER,
@@ -288,6 +314,8 @@ def _request_apply(*, request: ServicingRequest, plan: Plan, by, note: str) -> N
         _backdated_post_apply(plan=plan, request=request)
     elif kind == kinds.CHARGE_WAIVER:
         _charges_waive(plan=plan, request=request, by=by, today=today)
+    elif kind == kinds.CREDIT_REFUND:
+        _credit_refund(plan=plan, request=request, by=by, today=today)
     plan.refresh_from_db(fields=["state", "credit_balance"])
     plan_event_post(plan=plan, event_type=REQUEST_EVENTS.get(kind, EventType.RESCHEDULE),
                     value_date=posting_date(today, today), by=by, source=request,

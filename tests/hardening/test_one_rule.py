@@ -52,7 +52,7 @@ API_SEE = [Probe("api-plan-detail", "plan"), Probe("api-plan-payments", "plan"),
            Probe("api-plan-payment-intents", "plan"), Probe("api-payment-intent", "intent"),
            Probe("api-plan-payoff-quote", "plan"), Probe("api-plan-requests", "plan")]
 WEB_ACT = {"customer": [_web("my_plan_pay", "plan", "POST"), _web("my_plan_request", "plan", "POST")],
-           "staff": [_web("staff_payment_take", "plan", "POST")]}
+           "staff": [_web("staff_payment_take", "plan", "POST"), _web("staff_credit_refund", "plan", "POST")]}
 API_ACT = {"customer": [Probe("api-plan-payment-intents", "plan", "POST"), Probe("api-plan-requests", "plan", "POST")],
            "staff": [Probe("api-plan-payments", "plan", "POST"), Probe("api-plan-requests", "plan", "POST")]}
 # Taking a payment in the other audience's way: refused by role on both sides.
