@@ -78,3 +78,18 @@ def test_a_clearing_account_that_does_not_match_the_payments_posted_stops_the_da
         cob.run_cob(DAY)
     report = CobRun.objects.get(business_date=DAY).reconciliation
     assert {r["account"]: r["difference"] for r in report["accounts"]}["1203"] == "-50.00"
+
+
+def test_a_customer_payment_through_the_provider_posts_to_the_card_clearing_account(plan):
+    from tests.collections_app.factories import pay_through_provider
+
+    intent = pay_through_provider(plan, D("200.00"), "card-1")
+    assert intent.payment is not None  # settled money only: the simulated provider authorised it
+    entry = JournalEntry.objects.get(event_type="repayment", source_id=str(intent.payment.pk))
+    lines = {line.account.code: (line.debit, line.credit) for line in entry.lines.select_related("account")}
+    assert lines["1201"] == (D("200.00"), D("0.00"))  # the card provider's clearing account
+    assert sum(credit for _debit, credit in lines.values()) == D("200.00")
+    (run,) = cob.run_cob(DAY)
+    assert run.reconciliation["ok"]
+    clearing = next(r for r in run.reconciliation["accounts"] if r["account"] == "1201")
+    assert (clearing["ledger"], clearing["subledger"]) == ("200.00", "200.00")
