@@ -21,11 +21,13 @@ urlpatterns = [
     path("plans/", include("installments.urls")),
     path("servicing/", include("collections_app.urls")),
     path("manager/", include("installments.analytics.urls")),
+    path("merchant/", include("installments.merchants.urls")),
     # Two-factor pages and the TOTP-aware API token view (before api/v1/, so it replaces DRF's plain one).
     path("", include("customers.two_factor")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
+    path("api/v1/merchant/", include("installments.merchants.api_urls")),
     path("api/v1/", include("config.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),

@@ -12,6 +12,7 @@ class Role(models.TextChoices):
     MANAGER = "manager", _("Manager")
     ACCOUNTANT = "accountant", _("Accountant")
     ADMIN = "admin", _("Administrator")
+    MERCHANT = "merchant", _("Merchant")
 
 
 STAFF_ROLES = (Role.LOAN_OFFICER, Role.APPROVER, Role.COLLECTOR, Role.MANAGER, Role.ACCOUNTANT, Role.ADMIN)

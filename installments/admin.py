@@ -355,3 +355,6 @@ class ApplicationNoticeAdmin(ReadOnlyAdmin):
     list_filter = ["kind", "status", "language"]
     search_fields = ["application__number", "recipient", "subject"]
     date_hierarchy = "created_at"
+
+
+from installments.merchants import admin as merchants_admin  # noqa: E402, F401  (merchants, issue #20)

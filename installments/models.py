@@ -800,3 +800,6 @@ class ApplicationNotice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.application.number}: {self.get_kind_display()} ({self.get_status_display()})"
+
+
+from installments.merchants.models import Basket, BasketLine, Good, Merchant, MerchantUser  # noqa: E402, F401

@@ -46,6 +46,7 @@ from customers.models import (
 )
 from customers.selectors import READ_HERE
 from installments.engine.offers import LABELS, METHOD_NAMES
+from installments.merchants.services import basket_application_submitted
 from installments.models import Application, ApplicationNotice, Contract, Decision, Offer, Plan
 from installments.origination.applications import (
     application_create,
@@ -334,6 +335,7 @@ def draft_submit(*, draft: ApplicationDraft, by: User, profile: CustomerProfile 
         if missing:
             raise DomainError(missing_message(missing), code="incomplete")
         application = application_submit(application=application, by=by, locked=True)  # moved as read
+        basket_application_submitted(draft=draft, application=application)  # a merchant's basket, if any
         draft.submitted_at = timezone.now()
         draft.pending_input = {}
         draft.save(update_fields=["submitted_at", "pending_input", "updated_at"])

@@ -26,6 +26,7 @@ from customers import national_id, selectors, services
 from customers.models import ConsentKind, DocumentKind, SatisfactionMoment
 from customers.permissions import role_required
 from customers.roles import Role
+from installments.merchants import services as merchant_services
 from installments.models import Application, Contract, Offer, Plan
 from installments.origination.applications import CHOOSE_STATES
 from installments.origination.applications import offer_choose as choose
@@ -190,8 +191,17 @@ def _requirements(request, draft, step: str) -> list:
 @customer_required
 @require_GET
 def apply_start(request):
-    """Start an application, or resume the open one where the customer left it."""
+    """Start an application, or resume the open one where the customer left it. With `?basket=<token>`
+    (a merchant's checkout link) the request step starts from the basket (installments.merchants)."""
     draft = portal_services.draft_start(user=request.user)
+    if request.GET.get("basket"):
+        try:
+            basket = merchant_services.basket_open(token=request.GET["basket"], user=request.user, draft=draft)
+        except DomainError as error:
+            messages.error(request, error.message)
+        else:
+            messages.info(request, _("Your basket at %(merchant)s is filled in at the step \"%(step)s\".")
+                          % {"merchant": basket.merchant.legal_name, "step": STEP_TITLES["request"]})
     step = draft.current_step if draft.current_step in STEPS else STEPS[0]
     if STEPS.index(step) > draft.furthest_step:
         step = STEPS[draft.furthest_step]
@@ -324,6 +334,9 @@ def _step_documents(request, draft, profile):
 def _step_request(request, draft, profile):
     application = draft.application
     initial = RequestForm.initial_from(application)
+    basket = merchant_services.basket_for_draft(draft)  # started from a merchant's checkout link
+    if basket is not None:
+        initial.update(merchant_services.basket_prefill(basket))
     if request.method == "GET":
         form = _kept_or_bound(draft, "request", request, RequestForm, initial=initial)
         return _render_step(request, draft, "request", form=form)

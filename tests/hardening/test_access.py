@@ -65,6 +65,11 @@ RULES = [
     Rule(r"^servicing/my/", CUSTOMER, own_objects=True, tolerated=frozenset({"admin"})),
     Rule(r"^documents/", CUSTOMER | FILE_ROLES, own_objects=True),
     Rule(r"^plans/(applications|offers)/", CUSTOMER, own_objects=True, tolerated=STAFF),
+    # Merchants (issue #20): the customer's checkout page behind a signed link is public; staff onboard;
+    # the portal is the merchant role's (an admin holds every role but works for no merchant: refused).
+    Rule(r"^merchant/checkout/", PUBLIC),
+    Rule(r"^merchant/staff/", MANAGERS),
+    Rule(r"^merchant/", frozenset({"merchant"}), tolerated=frozenset({"admin"})),
     Rule(r"^manager/", MANAGERS),
     Rule(r"^staff/(customers|documents)/", FILE_ROLES),
     Rule(r"^staff/(applications|approvals|productivity)/", WORKBENCH),

@@ -28,8 +28,10 @@ DEMO_USERS = [
     ("manager@example.com", "Liu Yang (manager)", Role.MANAGER),
     ("accountant@example.com", "Zhao Li (accountant)", Role.ACCOUNTANT),
     ("admin@example.com", "Admin", Role.ADMIN),
+    ("merchant@example.com", "Sun Hua (merchant)", Role.MERCHANT),
 ]
-AREA_SEEDERS = ["customers.demo", "installments.demo", "installments.assessment.demo", "collections_app.demo"]
+AREA_SEEDERS = ["customers.demo", "installments.demo", "installments.assessment.demo", "collections_app.demo",
+                "installments.merchants.demo"]
 
 
 def ensure_demo_users() -> list[User]:
