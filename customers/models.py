@@ -710,3 +710,53 @@ class OutboxTask(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task_name}{tuple(self.args)} #{self.pk}"
+
+
+# --- Reading the ID card (customers/ocr) -------------------------------------------------------------
+
+class IdCardReadingStatus(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    READING = "reading", _("Reading")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+
+
+class IdCardReading(models.Model):
+    """What OCR read from an uploaded ID card photo (front or back; customers/ocr). One per document.
+
+    `fields` holds what was read (front: name, sex, ethnicity, date_of_birth, address, id_number; back:
+    authority, valid_from, valid_until, valid_indefinitely), `confidence` the engine's confidence per
+    field (0-1). Nothing here changes the profile: the customer confirms the values in the personal step.
+    A failed reading keeps no fields, only the reason (`error_message`, an English msgid shown translated).
+    """
+
+    document = models.OneToOneField(CustomerDocument, on_delete=models.CASCADE, related_name="id_card_reading",
+                                    verbose_name=_("document"))
+    side = models.CharField(_("side"), max_length=5, choices=[("front", _("front")), ("back", _("back"))])
+    status = models.CharField(_("status"), max_length=8, choices=IdCardReadingStatus,
+                              default=IdCardReadingStatus.QUEUED, db_index=True)
+    fields = models.JSONField(_("fields read"), default=dict, blank=True)
+    confidence = models.JSONField(_("confidence per field"), default=dict, blank=True)
+    error_code = models.CharField(_("error code"), max_length=32, blank=True)
+    error_message = models.TextField(_("error message"), blank=True)
+    engine = models.CharField(_("engine"), max_length=40, blank=True)
+    seconds = models.FloatField(_("seconds to read"), null=True, blank=True)
+    created_at = models.DateTimeField(_("queued"), default=timezone.now)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("ID card reading")
+        verbose_name_plural = _("ID card readings")
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(condition=~models.Q(status="failed") | ~models.Q(error_message=""),
+                                   name="id_card_reading_failure_has_message"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.document} {self.side} {self.status}"
+
+    @property
+    def in_progress(self) -> bool:
+        return self.status in (IdCardReadingStatus.QUEUED, IdCardReadingStatus.READING)

@@ -13,11 +13,13 @@ from django.db import InterfaceError, OperationalError
 
 from config.celery import RetryingTask
 from customers import outbox
+from customers.ocr import services as ocr_services
 
 logger = logging.getLogger(__name__)
 
 RETRY_ON = (OperationalError, InterfaceError)
 DISPATCH_TASK = "customers.tasks.dispatch_outbox"
+ID_CARD_READ_TASK = "customers.tasks.id_card_read"
 
 
 @shared_task(base=RetryingTask, bind=True, acks_late=True, autoretry_for=RETRY_ON, ignore_result=True,
@@ -25,6 +27,14 @@ DISPATCH_TASK = "customers.tasks.dispatch_outbox"
 def dispatch_outbox(self, limit: int = 500) -> dict:
     """Publish the outbox rows that are due (see customers.outbox.dispatch)."""
     return outbox.dispatch(limit=limit)
+
+
+@shared_task(base=RetryingTask, bind=True, acks_late=True, autoretry_for=RETRY_ON, ignore_result=True,
+             name=ID_CARD_READ_TASK, soft_time_limit=120, time_limit=180)
+def id_card_read(self, reading_id: int) -> None:
+    """Read one uploaded ID card photo (customers.ocr.services.id_card_read); the OCR engine is loaded
+    once per worker process, on the first card it reads."""
+    ocr_services.id_card_read(reading_id=reading_id)
 
 
 @worker_ready.connect(dispatch_uid="customers.tasks.dispatch_on_worker_start")

@@ -14,6 +14,7 @@ urlpatterns = [
     path("apply/discard/", portal.apply_discard, name="apply_discard"),
     path("apply/check/id-number/", portal.check_id_number, name="check_id_number"),
     path("apply/check/amount/", portal.check_amount, name="check_amount"),
+    path("apply/id-card/", portal.apply_id_card, name="apply_id_card"),
     path("apply/lines/<str:line_type>/add/", portal.apply_line_add, name="apply_line_add"),
     path("apply/lines/<str:line_type>/<int:pk>/remove/", portal.apply_line_remove, name="apply_line_remove"),
     path("apply/<str:step>/", portal.apply_step, name="apply_step"),

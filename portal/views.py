@@ -24,6 +24,7 @@ from collections_app.views import pay_outcome_message
 from config.errors import DomainError
 from customers import national_id, selectors, services
 from customers.models import ConsentKind, DocumentKind, SatisfactionMoment
+from customers.ocr import services as ocr_services
 from customers.permissions import role_required
 from customers.roles import Role
 from installments.merchants import services as merchant_services
@@ -234,7 +235,16 @@ def _action(request) -> str:
 
 def _step_personal(request, draft, profile):
     if request.method == "GET":
-        form = _kept_or_bound(draft, "personal", request, PersonalForm, instance=profile)
+        # "Use these details" on the documents step: the values read from the ID card, for the customer to confirm.
+        from_card = ocr_services.id_card_prefill(profile=profile, reading_id=int(request.GET["id_card"]),
+                                                 user=request.user) if request.GET.get("id_card", "").isdigit() else {}
+        if from_card:
+            initial = {**(PersonalForm(instance=profile).initial if profile else {}), **from_card}
+            form = PersonalForm(instance=profile, initial=initial)
+            messages.info(request, _("We filled in what we read from your ID card. Please check every value, "
+                                     "correct what is wrong and save."))
+        else:
+            form = _kept_or_bound(draft, "personal", request, PersonalForm, instance=profile)
         return _render_step(request, draft, "personal", form=form, profile=profile)
     form = PersonalForm(request.POST, instance=profile)
     going_back = _action(request) == "back"
@@ -302,11 +312,12 @@ def _step_documents(request, draft, profile):
         document_form = PortalDocumentForm(request.POST, request.FILES, prefix="document")
         if document_form.is_valid():
             try:
-                services.document_upload(profile=profile, kind=document_form.cleaned_data["kind"],
-                                         file=document_form.cleaned_data["file"], by=request.user)
+                document = services.document_upload(profile=profile, kind=document_form.cleaned_data["kind"],
+                                                    file=document_form.cleaned_data["file"], by=request.user)
             except DomainError as error:
                 _form_error(document_form, error)
             else:
+                ocr_services.id_card_reading_start(document=document)  # an ID card photo is read in the background
                 messages.success(request, _("Thank you, the document is uploaded."))
                 return _to_step("documents")
     elif action == "import_statement":
@@ -328,7 +339,17 @@ def _step_documents(request, draft, profile):
     return _render_step(request, draft, "documents", profile=profile, document_form=document_form,
                         statement_form=statement_form, requirement_errors=requirement_errors,
                         documents=selectors.documents_for_profile(profile),
-                        statement=selectors.statement_latest(profile))
+                        statement=selectors.statement_latest(profile), id_card=ocr_services.id_card_summary(profile))
+
+
+@customer_required
+@require_GET
+def apply_id_card(request):
+    """The documents step's ID card panel, polled while the card is being read (htmx)."""
+    profile = selectors.profile_for_user(request.user)
+    return render(request, "customers/_id_card_reading.html", {
+        "id_card": ocr_services.id_card_summary(profile), "poll_url": reverse("portal:apply_id_card"),
+        "use_url": reverse("portal:apply_step", args=["personal"])})
 
 
 def _step_request(request, draft, profile):
