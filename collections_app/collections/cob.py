@@ -209,6 +209,9 @@ def close_day(day: date, *, timings: dict[str, float] | None = None) -> dict[str
         if sql.pg:
             # The snapshot's and the aggregates' hash tables (one entry per plan) fit in memory.
             cursor.execute("SET LOCAL work_mem = '64MB'")
+            # The day's statements run once over temporary tables without statistics: compiling them
+            # (JIT) costs more than it saves.
+            cursor.execute("SET LOCAL jit = off")
 
         def run(name: str | None, statement: str, *, more: bool = False, **params) -> int:
             """Execute one statement; record its rows under `name` (added to them when `more`)."""

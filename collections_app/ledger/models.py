@@ -149,8 +149,9 @@ class JournalLine(models.Model):
     """One side of an entry on one account: exactly one of `debit` and `credit` is positive."""
 
     entry = models.ForeignKey(JournalEntry, verbose_name=_("entry"), on_delete=models.PROTECT, related_name="lines")
+    # ledger_line_account_idx (account, entry) serves lookups by account: no index of its own.
     account = models.ForeignKey(LedgerAccount, verbose_name=_("account"), on_delete=models.PROTECT,
-                                related_name="lines")
+                                related_name="lines", db_index=False)
     debit = models.DecimalField(_("debit"), default=0, **MONEY)
     credit = models.DecimalField(_("credit"), default=0, **MONEY)
     plan = models.ForeignKey("installments.Plan", verbose_name=_("plan"), null=True, blank=True,
@@ -222,8 +223,9 @@ class PlanAccountBalance(models.Model):
     """What the general ledger holds for one plan on one account (debits minus credits), kept by every
     posting in the same statement batch as its lines; the sub-ledger is compared against it."""
 
+    # The unique (plan, account) index serves lookups by plan: no index of its own.
     plan = models.ForeignKey("installments.Plan", verbose_name=_("plan"), on_delete=models.PROTECT,
-                             related_name="account_balances")
+                             related_name="account_balances", db_index=False)
     account = models.ForeignKey(LedgerAccount, verbose_name=_("account"), on_delete=models.PROTECT,
                                 related_name="plan_balances")
     balance = models.DecimalField(_("balance (debit - credit)"), max_digits=16, decimal_places=2, default=0)

@@ -342,7 +342,6 @@ def reconcile(day: date, sql, tables) -> dict:
 
     roles = [str(role) for role in BALANCE_ROLES]
     balance, P = PlanAccountBalance._meta.db_table, tables.plan  # noqa: N806
-    held = lambda alias: f"COALESCE(CAST(ROUND({alias}.balance * 100) AS BIGINT), 0)"  # noqa: E731
     expected = {"principal": "COALESCE(s.principal, 0)", "interest_receivable": "COALESCE(s.interest, 0)",
                 "fee_receivable": "COALESCE(s.fee, 0)", "penalty_receivable": "COALESCE(s.penalty, 0)",
                 "customer_credit": "-CAST(ROUND(p.credit_balance * 100) AS BIGINT)"}
@@ -356,10 +355,17 @@ def reconcile(day: date, sql, tables) -> dict:
             WHERE p.state <> '{Plan.State.PAID_OFF}' OR p.credit_balance <> 0
                OR p.id IN (SELECT plan_id FROM {balance} WHERE balance <> 0)
         """, {"d": day.isoformat()})
-        joins = " ".join(f"LEFT JOIN {balance} b_{r} ON b_{r}.plan_id = x.plan_id AND b_{r}.account_id = x.a_{r}"
-                         for r in roles)
-        differs = " OR ".join(f"{held(f'b_{r}')} <> x.e_{r}" for r in roles)
-        cursor.execute(f"SELECT x.number FROM books_reconcile x {joins} WHERE {differs} ORDER BY x.number")
+        # One pass over the plans' balances: each role's account summed per plan, compared in the HAVING.
+        per_role = ", ".join(
+            f"COALESCE(SUM(CASE WHEN b.account_id = x.a_{r} THEN CAST(ROUND(b.balance * 100) AS BIGINT) END), 0) "
+            f"AS g_{r}" for r in roles)
+        differs = " OR ".join(f"y.g_{r} <> y.e_{r}" for r in roles)
+        cursor.execute(f"""
+            SELECT y.number FROM (
+                SELECT x.number, {", ".join(f"x.e_{r}" for r in roles)}, {per_role}
+                FROM books_reconcile x LEFT JOIN {balance} b ON b.plan_id = x.plan_id
+                GROUP BY x.plan_id, x.number, {", ".join(f"x.e_{r}" for r in roles)}
+            ) y WHERE {differs} ORDER BY y.number""")
         out = [number for (number,) in cursor.fetchall()]
         union = " UNION ALL ".join(f"SELECT a_{r} AS account_id, e_{r} AS cents FROM books_reconcile" for r in roles)
         cursor.execute(f"SELECT account_id, SUM(cents) FROM ({union}) u GROUP BY account_id")

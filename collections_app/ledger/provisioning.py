@@ -112,11 +112,15 @@ def _class_sql(plan: str, policy: ClassificationPolicy) -> str:
     return f"(CASE {rank} {names} END)"
 
 
-def _latest_class_sql(plan: str) -> str:
-    """The class of `plan`'s latest history row on or before the day (NULL when it has none)."""
+def _latest_class_join(plan: str) -> str:
+    """LEFT JOIN `lc` (columns plan_id, loan_class): each plan's latest history row on or before the
+    day. Computed once for the whole book (a join, not a probe per plan: on the first close the
+    history is empty when the statement is planned and grows while it runs, which made a per-plan
+    subquery quadratic)."""
     history = PlanClassification._meta.db_table
-    return (f"(SELECT h.loan_class FROM {history} h WHERE h.plan_id = {plan}.id AND h.business_date <= {_day_sql()} "
-            f"ORDER BY h.business_date DESC LIMIT 1)")
+    return (f"LEFT JOIN (SELECT h.plan_id, h.loan_class FROM {history} h JOIN ("
+            f"SELECT plan_id, MAX(business_date) AS latest FROM {history} WHERE business_date <= {_day_sql()} "
+            f"GROUP BY plan_id) l ON l.plan_id = h.plan_id AND l.latest = h.business_date) lc ON lc.plan_id = {plan}.id")
 
 
 def _params(day: date) -> dict:
@@ -139,8 +143,8 @@ def classify_book(day: date) -> int:
             SELECT c.plan_id, {_day_sql()}, c.loan_class, COALESCE(c.previous_class, ''), c.days_past_due,
                    c.restructured
             FROM (SELECT p.id AS plan_id, p.days_past_due, {_restructured_sql('p')} AS restructured,
-                         {_class_sql('p', policy)} AS loan_class, {_latest_class_sql('p')} AS previous_class
-                  FROM {plan} p WHERE p.state IN {_in(CLASSIFIED)}) c
+                         {_class_sql('p', policy)} AS loan_class, lc.loan_class AS previous_class
+                  FROM {plan} p {_latest_class_join('p')} WHERE p.state IN {_in(CLASSIFIED)}) c
             WHERE c.previous_class IS NULL OR c.previous_class <> c.loan_class
             ON CONFLICT (plan_id, business_date) DO NOTHING
         """, _params(day))
@@ -175,11 +179,12 @@ def _book_sql(policy: ClassificationPolicy, product_ids: list[int]) -> str:
         FROM (
             SELECT p.id AS plan_id, p.product_id, p.state, m.allowance AS allowance_id,
                    m.provision_expense AS expense_id,
-                   COALESCE({_latest_class_sql('p')}, {_class_sql('p', policy)}) AS loan_class,
+                   COALESCE(lc.loan_class, {_class_sql('p', policy)}) AS loan_class,
                    COALESCE(g.principal_cents, 0) AS principal_cents, COALESCE(g.interest_cents, 0) AS interest_cents,
                    -COALESCE(g.allowance_cents, 0) AS held_cents
             FROM {plan} p
             JOIN ({mapping}) m ON m.product_id = p.product_id
+            {_latest_class_join('p')}
             LEFT JOIN (
                 SELECT b.plan_id, {cents('b.account_id = m.principal')} AS principal_cents,
                        {cents('b.account_id = m.interest_receivable AND m.interest_receivable <> m.principal')}
