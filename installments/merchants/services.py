@@ -417,7 +417,8 @@ def basket_open(*, token: str, user: User, draft) -> Basket:
     with transaction.atomic():
         basket = _basket_from_token(token, lock=True)
         basket_usable(basket)
-        if basket.draft_id and basket.draft_id != draft.pk and basket.draft.user_id != user.pk:
+        if (basket.draft_id and basket.draft_id != draft.pk and basket.draft.user_id != user.pk
+                and basket.draft.is_open):
             raise DomainError(_("Another customer has opened this checkout link."), field="token", code="link_taken")
         Basket.objects.filter(draft=draft, application__isnull=True).exclude(pk=basket.pk).update(draft=None)
         basket.draft = draft

@@ -181,3 +181,19 @@ def test_a_cancelled_basket_link_stops_working(client_for, merchant, merchant_us
     merchant_client.logout()
     response = client.get(reverse("merchants:checkout", args=[services.basket_token(basket)]))
     assert response.status_code == 410 and "cancelled" in response.context["error"]
+
+
+def test_a_link_opened_by_one_customer_is_theirs_while_their_draft_is_open(merchant, merchant_user):
+    from config.errors import DomainError
+
+    basket = services.basket_create(merchant=merchant, by=merchant_user, lines=[(goods_of(merchant)["Sofa"], 1)])
+    token = services.basket_token(basket)
+    first, second = UserFactory(roles=[Role.CUSTOMER]), UserFactory(roles=[Role.CUSTOMER])
+    first_draft = portal_services.draft_start(user=first)
+    services.basket_open(token=token, user=first, draft=first_draft)
+    with pytest.raises(DomainError) as refused:
+        services.basket_open(token=token, user=second, draft=portal_services.draft_start(user=second))
+    assert refused.value.code == "link_taken"
+    portal_services.draft_discard(draft=first_draft, by=first)
+    second_draft = portal_services.draft_open(second)
+    assert services.basket_open(token=token, user=second, draft=second_draft).draft_id == second_draft.pk
