@@ -86,6 +86,14 @@ def test_the_front_is_read_and_offered_to_the_personal_step(cjk_font, at_documen
     assert "Please check every value" in personal.content.decode()
     assert profile_snapshot(profile) == before
 
+    # The customer confirms (saves the step as shown, correcting nothing): only now the profile takes the values.
+    data = {name: ("" if value is None else value) for name, value in form.initial.items()}
+    saved = customer_client.post(step_url("personal"), data)
+    assert saved.status_code == 302, saved.content.decode()[:3000]
+    after = profile_snapshot(profile)
+    assert after["full_name"] == facts.name and after["street"] == form.initial["street"]
+    assert after["id_number_hash"] == before["id_number_hash"]
+
 
 def test_a_card_number_other_than_the_typed_one_is_flagged(cjk_font, at_documents, customer_client,
                                                            django_capture_on_commit_callbacks):
