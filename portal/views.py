@@ -352,16 +352,30 @@ def apply_id_card(request):
         "use_url": reverse("portal:apply_step", args=["personal"])})
 
 
+def _basket_request_form(basket):
+    """The request form offering only the products the basket's merchant sells on installments."""
+    product_ids = [p.pk for p in merchant_services.products_of(basket.merchant)]
+
+    class BasketRequestForm(RequestForm):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.fields["product"].queryset = self.fields["product"].queryset.filter(pk__in=product_ids)
+
+    return BasketRequestForm
+
+
 def _step_request(request, draft, profile):
     application = draft.application
     initial = RequestForm.initial_from(application)
+    form_class = RequestForm
     basket = merchant_services.basket_for_draft(draft)  # started from a merchant's checkout link
     if basket is not None:
         initial.update(merchant_services.basket_prefill(basket))
+        form_class = _basket_request_form(basket)
     if request.method == "GET":
-        form = _kept_or_bound(draft, "request", request, RequestForm, initial=initial)
+        form = _kept_or_bound(draft, "request", request, form_class, initial=initial)
         return _render_step(request, draft, "request", form=form)
-    form = RequestForm(request.POST, initial=initial)
+    form = form_class(request.POST, initial=initial)
     going_back = _action(request) == "back"
     if form.is_valid():
         try:

@@ -13,7 +13,7 @@ from installments.merchants import services
 from installments.merchants.models import Basket, BasketLine
 from installments.models import Application
 from portal import services as portal_services
-from tests.factories import UserFactory
+from tests.factories import UserFactory, WorkbenchProductFactory
 from tests.merchants.conftest import goods_of
 from tests.portal.conftest import complete_profile, ready_draft
 
@@ -38,6 +38,7 @@ def checkout_path(response_basket_page) -> str:
 
 def test_the_whole_way_from_basket_to_decision(client, client_for, merchant, merchant_user, shopper, product,
                                                monkeypatch):
+    WorkbenchProductFactory(code="not-at-this-shop")  # a product the merchant does not sell
     monkeypatch.setattr("installments.origination.applications.enqueue_scoring", lambda **kwargs: None)
     merchant_client = client_for(merchant_user)
     response = make_basket(merchant_client, merchant, reference="ORDER-1")
@@ -70,6 +71,7 @@ def test_the_whole_way_from_basket_to_decision(client, client_for, merchant, mer
     form = request_page.context["form"]
     assert form.initial["amount"] == Decimal("11000.00") and form.initial["purpose"] == "furniture"
     assert form.initial["product"] == product.pk
+    assert list(form.fields["product"].queryset) == [product]  # only the merchant's products
 
     # The request saved as prefilled, consents given, submitted: the basket records the application.
     portal_services.draft_request_save(draft=draft, by=shopper, product=product, amount=Decimal("11000.00"),
