@@ -145,7 +145,25 @@ def build_world() -> World:
         assert book.objects["case"], "the close of business opens a case for an overdue plan"
         CollectionCase.objects.filter(pk__in=book.ids("case")).update(assigned_to=assignee, assignment_locked=True)
     users["customer_a"], users["customer_b"] = a.user, b.user
+    users["merchant"] = _walk_merchant_user(users["manager"])
     return World(a=a, b=b, users=users)
+
+
+def _walk_merchant_user(manager):
+    """A merchant (issue #20) selling the world's product, with a good and a basket; its user (role merchant)."""
+    from installments.merchants import services as merchant_services
+    from installments.merchants.uscc import uscc_check_char
+    from installments.models import LoanProduct
+
+    first17 = "91310000MA1WALK00"
+    merchant = merchant_services.merchant_onboard(
+        by=manager, legal_name="Walkabout Shop Ltd", licence_number=first17 + uscc_check_char(first17),
+        bank_name="Walk Bank", account_number="6222000011112222", products=list(LoanProduct.objects.all()),
+        user_email="merchant-walk@example.com")
+    good = merchant_services.good_save(merchant=merchant, by=manager, name="Walk sofa", category="furniture",
+                                       price="5000.00")
+    merchant_services.basket_create(merchant=merchant, by=None, lines=[(good.pk, 1)], down_payment="500")
+    return merchant.users.get().user
 
 
 @pytest.fixture(scope="module")

@@ -91,7 +91,8 @@ RULES = [
 # Any other staff-looking prefix is at least closed to customers and anonymous visitors.
 STAFF_PREFIX = re.compile(r"^(staff|manager|scoring|servicing/staff|servicing/collections|plans/staff)/")
 
-IDENTITIES = ["anonymous", "customer_a", "customer_b", "officer", "collector", "approver", "manager", "admin"]
+IDENTITIES = ["anonymous", "customer_a", "customer_b", "officer", "collector", "approver", "manager", "admin",
+              "merchant"]
 ROLE_OF = {"customer_a": "customer", "customer_b": "customer", "officer": "loan_officer"}
 
 # The noun before an id says which model it is.
