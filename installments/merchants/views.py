@@ -227,56 +227,52 @@ def staff_detail(request, pk: int):
     return render(request, "installments/merchants/staff_detail.html", _staff_detail_context(_staff_merchant(pk)))
 
 
-@onboarding_roles
-@require_POST
-def staff_edit(request, pk: int):
+def _staff_detail_post(request, pk: int, form_class, form_key: str, action, done: str, form_kwargs=None):
+    """A form posted on the merchant's staff page: `action(merchant, form)` runs the service; a refusal
+    shows the form again with the error on its field (400), success goes back to the page. `form_kwargs`,
+    when given, builds the form's extra arguments from the merchant."""
     merchant = _staff_merchant(pk)
-    form = MerchantForm(request.POST, initial=MerchantForm.initial_from(merchant), editing=True)
+    form = form_class(request.POST, **(form_kwargs(merchant) if form_kwargs else {}))
     if form.is_valid():
         try:
-            services.merchant_update(merchant=merchant, by=request.user, **form.service_fields())
+            action(merchant, form)
         except DomainError as error:
             _form_error(form, error)
         else:
-            messages.success(request, _("Merchant saved."))
+            messages.success(request, done)
             return redirect("merchants:staff_detail", pk=merchant.pk)
     return render(request, "installments/merchants/staff_detail.html",
-                  _staff_detail_context(merchant, edit_form=form), status=400)
+                  _staff_detail_context(merchant, **{form_key: form}), status=400)
+
+
+@onboarding_roles
+@require_POST
+def staff_edit(request, pk: int):
+    return _staff_detail_post(
+        request, pk, MerchantForm, "edit_form",
+        lambda merchant, form: services.merchant_update(merchant=merchant, by=request.user, **form.service_fields()),
+        _("Merchant saved."),
+        form_kwargs=lambda merchant: {"initial": MerchantForm.initial_from(merchant), "editing": True})
 
 
 @onboarding_roles
 @require_POST
 def staff_status(request, pk: int):
-    merchant = _staff_merchant(pk)
-    form = StatusForm(request.POST)
-    if form.is_valid():
-        try:
-            services.merchant_set_status(merchant=merchant, by=request.user, **form.cleaned_data)
-        except DomainError as error:
-            _form_error(form, error)
-        else:
-            messages.success(request, _("Status saved."))
-            return redirect("merchants:staff_detail", pk=merchant.pk)
-    return render(request, "installments/merchants/staff_detail.html",
-                  _staff_detail_context(merchant, status_form=form), status=400)
+    return _staff_detail_post(
+        request, pk, StatusForm, "status_form",
+        lambda merchant, form: services.merchant_set_status(merchant=merchant, by=request.user, **form.cleaned_data),
+        _("Status saved."))
 
 
 @onboarding_roles
 @require_POST
 def staff_user_add(request, pk: int):
-    merchant = _staff_merchant(pk)
-    form = MerchantUserForm(request.POST)
-    if form.is_valid():
-        try:
-            services.merchant_user_add(merchant=merchant, by=request.user, email=form.cleaned_data["user_email"],
-                                       full_name=form.cleaned_data["user_full_name"])
-        except DomainError as error:
-            _form_error(form, error)
-        else:
-            messages.success(request, _("Merchant user added."))
-            return redirect("merchants:staff_detail", pk=merchant.pk)
-    return render(request, "installments/merchants/staff_detail.html",
-                  _staff_detail_context(merchant, user_form=form), status=400)
+    return _staff_detail_post(
+        request, pk, MerchantUserForm, "user_form",
+        lambda merchant, form: services.merchant_user_add(
+            merchant=merchant, by=request.user, email=form.cleaned_data["user_email"],
+            full_name=form.cleaned_data["user_full_name"]),
+        _("Merchant user added."))
 
 
 @onboarding_roles
