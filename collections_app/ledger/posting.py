@@ -201,30 +201,44 @@ def plan_disbursement_post(*, plan: Plan, upfront_fee: Decimal, by=None) -> None
 
 # --- The close of business: accruals and reconciliation, set-based ---------------------------------
 
-def _subledger_sql(sql, *, live_only: bool, tables) -> str:
-    """Per plan: the sub-ledger's principal, interest, fee and late charges in cents through %(d)s."""
+def _cents_sql(expr: str) -> str:
+    return f"CAST(ROUND(({expr}) * 100) AS BIGINT)"
+
+
+def _rows_sql(sql, tables, states: str) -> str:
+    """The live (not superseded) installment rows of plans in `states` (alias r), each with its
+    accrual period's start (`prev`: the previous row's due date, or the disbursement date) and its
+    amounts in whole cents."""
     I, P = tables.inst, tables.plan  # noqa: N806, E741
-    D = sql.date()  # noqa: N806
-    cents = lambda expr: f"CAST(ROUND(({expr}) * 100) AS BIGINT)"  # noqa: E731
     prev = ("COALESCE(LAG(i.due_date) OVER (PARTITION BY i.plan_id ORDER BY i.due_date, i.number, i.id), "
             "p.disbursement_date)")
-    states = f"p.state IN {_in(LIVE)}" if live_only else f"p.state <> '{Plan.State.WRITTEN_OFF}'"
+    return f"""(SELECT i.plan_id, p.product_id, i.due_date, {prev} AS prev,
+                       {_cents_sql("i.interest_due")} AS icents, {_cents_sql("i.interest_paid")} AS ipaid,
+                       {_cents_sql("i.principal_due - i.principal_paid")} AS pcents,
+                       {_cents_sql("i.fee_due - i.fee_paid")} AS fcents,
+                       {_cents_sql("i.penalty_due - i.penalty_paid")} AS pencents
+                FROM {I} i JOIN {P} p ON p.id = i.plan_id
+                WHERE i.status <> '{Installment.Status.SUPERSEDED}' AND {states}) r"""
+
+
+def _earned_sql(sql, through: str) -> str:
+    """A row's interest earned through the date expression `through`, in cents: `earned_cents` in SQL."""
     period = sql.days("r.due_date", "r.prev")
-    earned = (f"CASE WHEN r.due_date <= {D} THEN r.icents WHEN r.prev >= {D} THEN 0 "
-              f"ELSE (r.icents * 2 * {sql.days(D, 'r.prev')} + {period}) / (2 * {period}) END")
+    return (f"CASE WHEN r.due_date <= {through} THEN r.icents WHEN r.prev >= {through} THEN 0 "
+            f"ELSE (r.icents * 2 * {sql.days(through, 'r.prev')} + {period}) / (2 * {period}) END")
+
+
+def _subledger_sql(sql, *, live_only: bool, tables) -> str:
+    """Per plan: the sub-ledger's principal, interest, fee and late charges in cents through %(d)s."""
+    D = sql.date()  # noqa: N806
+    states = f"p.state IN {_in(LIVE)}" if live_only else f"p.state <> '{Plan.State.WRITTEN_OFF}'"
     return f"""
         SELECT r.plan_id, r.product_id,
                SUM(r.pcents) AS principal,
-               SUM({sql.greatest(f"{earned} - r.ipaid", "0")}) AS interest,
+               SUM({sql.greatest(f"{_earned_sql(sql, D)} - r.ipaid", "0")}) AS interest,
                SUM(CASE WHEN r.due_date <= {D} THEN {sql.greatest("r.fcents", "0")} ELSE 0 END) AS fee,
                SUM(r.pencents) AS penalty
-        FROM (SELECT i.plan_id, p.product_id, i.due_date, {prev} AS prev,
-                     {cents("i.interest_due")} AS icents, {cents("i.interest_paid")} AS ipaid,
-                     {cents("i.principal_due - i.principal_paid")} AS pcents,
-                     {cents("i.fee_due - i.fee_paid")} AS fcents,
-                     {cents("i.penalty_due - i.penalty_paid")} AS pencents
-              FROM {I} i JOIN {P} p ON p.id = i.plan_id
-              WHERE i.status <> '{Installment.Status.SUPERSEDED}' AND {states}) r
+        FROM {_rows_sql(sql, tables, states)}
         GROUP BY r.plan_id, r.product_id
     """
 
@@ -247,7 +261,7 @@ def accrue_prepare(day: date, sql, tables, run) -> None:
     run(None, "DROP TABLE IF EXISTS books_penalty_before")
     run(None, f"""
         CREATE TEMP TABLE books_penalty_before AS
-        SELECT i.plan_id, SUM(CAST(ROUND(i.penalty_due * 100) AS BIGINT)) AS cents
+        SELECT i.plan_id, SUM({_cents_sql("i.penalty_due")}) AS cents
         FROM {I} i JOIN {P} p ON p.id = i.plan_id
         WHERE i.status IN {_in(OPEN)} AND i.due_date < {sql.date()} AND p.state IN {_in(LIVE)}
         GROUP BY i.plan_id
@@ -261,17 +275,10 @@ def accrue(day: date, previous: date | None, sql, tables, run) -> dict[str, int]
     income), all set-based. Only what the day earned is posted, never a difference found in the
     books: that is the reconciliation's to find. `run(name, statement)` executes a statement
     (cob.close_day's runner)."""
-    I, P = tables.inst, tables.plan  # noqa: N806, E741
+    I = tables.inst  # noqa: N806, E741
     mapping = ledger_accounts.mapping_sql([role for _c, _e, rec, inc in ACCRUALS for role in (rec, inc)])
     D, B = sql.date(), sql.date("before")  # noqa: N806
-    cents = lambda expr: f"CAST(ROUND(({expr}) * 100) AS BIGINT)"  # noqa: E731
-    prev = ("COALESCE(LAG(i.due_date) OVER (PARTITION BY i.plan_id ORDER BY i.due_date, i.number, i.id), "
-            "p.disbursement_date)")
-    period = sql.days("r.due_date", "r.prev")
-
-    def earned(through: str) -> str:
-        return (f"CASE WHEN r.due_date <= {through} THEN r.icents WHEN r.prev >= {through} THEN 0 "
-                f"ELSE (r.icents * 2 * {sql.days(through, 'r.prev')} + {period}) / (2 * {period}) END")
+    earned = lambda through: _earned_sql(sql, through)  # noqa: E731
 
     run(None, "DROP TABLE IF EXISTS books_accrual")
     run("books_accrual_plans", f"""
@@ -285,16 +292,12 @@ def accrue(day: date, previous: date | None, sql, tables, run) -> dict[str, int]
                        AS d_interest,
                    SUM(CASE WHEN r.due_date <= {D} AND r.due_date > {B} THEN {sql.greatest("r.fcents", "0")} ELSE 0 END)
                        AS d_fee
-            FROM (SELECT i.plan_id, p.product_id, i.due_date, {prev} AS prev,
-                         {cents("i.interest_due")} AS icents, {cents("i.interest_paid")} AS ipaid,
-                         {cents("i.fee_due - i.fee_paid")} AS fcents
-                  FROM {I} i JOIN {P} p ON p.id = i.plan_id
-                  WHERE i.status <> '{Installment.Status.SUPERSEDED}' AND p.state IN {_in(LIVE)}) r
+            FROM {_rows_sql(sql, tables, f"p.state IN {_in(LIVE)}")}
             GROUP BY r.plan_id, r.product_id
         ) a
         JOIN ({mapping}) m ON m.product_id = a.product_id
         LEFT JOIN books_penalty_before old ON old.plan_id = a.plan_id
-        LEFT JOIN (SELECT i.plan_id, SUM({cents("i.penalty_due")}) AS cents FROM {I} i
+        LEFT JOIN (SELECT i.plan_id, SUM({_cents_sql("i.penalty_due")}) AS cents FROM {I} i
                    WHERE i.status IN {_in(OPEN)} AND i.due_date < {D} GROUP BY i.plan_id) pen
                ON pen.plan_id = a.plan_id
     """, before=(previous or date(1, 1, 1)).isoformat())
